@@ -1,0 +1,32 @@
+# make demo / make test / make bench: each creates .venv if missing, installs, runs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned to the CPU build that ships on this machine; any other specifier may pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: demo test bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python examples/seed_workflow.py
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml
+	$(BIN)/python benchmarks/bench_layer.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

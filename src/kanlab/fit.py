@@ -1,0 +1,223 @@
+"""The training loop: LBFGS or Adam, sparsity regularisation, the grid-update schedule and a history dict.
+
+``fit`` validates the dataset before touching the model, trains in place, keeps the training inputs on the model
+(``model.fit_input_``) for later pruning, and stops with the last good parameters restored if a step goes
+non-finite. It prints nothing; a tqdm bar appears only with ``progress=True``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import warnings
+from typing import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .data import check_finite
+from .model import KAN
+from .regularize import regularization
+
+__all__ = ["fit", "prepare_dataset"]
+
+logger = logging.getLogger(__name__)
+
+_KEYS = ("train_input", "train_label", "test_input", "test_label")
+_OPTS = ("LBFGS", "Adam")
+
+
+def _prepare_label(y: Tensor, n: int, n_out: int, name: str, regression: bool) -> Tensor:
+    if y.ndim == 0 or y.shape[0] != n:
+        raise ValueError(f"{name} has {y.shape[0] if y.ndim else 0} rows but the inputs have {n}")
+    if not regression:
+        return y  # a custom loss_fn decides what labels it takes (e.g. class indices of shape [N])
+    if y.ndim == 1:
+        if n_out != 1:
+            raise ValueError(f"{name} has shape {tuple(y.shape)} but the model has {n_out} outputs; "
+                             f"pass labels of shape ({n}, {n_out})")
+        warnings.warn(f"{name} has shape ({n},); reshaping it to ({n}, 1) (it is never broadcast)", stacklevel=4)
+        return y.unsqueeze(1)
+    if y.ndim != 2 or y.shape[1] != n_out:
+        raise ValueError(f"{name} must have shape ({n}, {n_out}) to match the model's outputs, got {tuple(y.shape)}")
+    return y
+
+
+def prepare_dataset(model: KAN, dataset: Mapping[str, Tensor], regression: bool = True) -> dict[str, Tensor]:
+    """Check a pykan-style dataset dict against the model and return a copy on the model's device and dtype.
+
+    Raises TypeError/ValueError naming the problem: missing keys, wrong shapes, empty sets, NaN/inf.
+    """
+    if not isinstance(dataset, Mapping):
+        raise TypeError(f"dataset must be a dict with keys {list(_KEYS)}, got {type(dataset).__name__}")
+    missing = [key for key in _KEYS if key not in dataset]
+    if missing:
+        raise ValueError(f"dataset is missing key(s) {missing}")
+    out: dict[str, Tensor] = {}
+    for split in ("train", "test"):
+        x, y = dataset[f"{split}_input"], dataset[f"{split}_label"]
+        for key, t in ((f"{split}_input", x), (f"{split}_label", y)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"dataset[{key!r}] must be a torch.Tensor, got {type(t).__name__}")
+        if x.ndim != 2:
+            raise ValueError(f"dataset['{split}_input'] must have shape (N, {model.width[0]}), got {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"dataset['{split}_input'] is empty")
+        if x.shape[1] != model.width[0]:
+            raise ValueError(f"dataset['{split}_input'] has {x.shape[1]} columns but the model's width[0] is "
+                             f"{model.width[0]}")
+        check_finite(f"dataset['{split}_input']", x)
+        check_finite(f"dataset['{split}_label']", y)
+        y = _prepare_label(y, x.shape[0], model.width[-1], f"dataset['{split}_label']", regression)
+        out[f"{split}_input"] = x.to(device=model.device, dtype=model.dtype)
+        out[f"{split}_label"] = y.to(device=model.device, dtype=model.dtype if y.is_floating_point() else y.dtype)
+    return out
+
+
+def _rmse(pred: Tensor, y: Tensor) -> Tensor:
+    return torch.sqrt(torch.mean((pred - y) ** 2))
+
+
+def _call_metric(metric: Callable, model: KAN, data: dict[str, Tensor]) -> float:
+    n_args = len(inspect.signature(metric).parameters)
+    value = metric() if n_args == 0 else metric(model, data)
+    return float(value)
+
+
+def fit(
+    model: KAN,
+    dataset: Mapping[str, Tensor],
+    opt: str = "LBFGS",
+    steps: int = 100,
+    log: int = 1,
+    lamb: float = 0.0,
+    lamb_l1: float = 1.0,
+    lamb_entropy: float = 2.0,
+    lamb_coef: float = 0.0,
+    lamb_coefdiff: float = 0.0,
+    update_grid: bool = True,
+    grid_update_num: int = 10,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    lr: float = 1.0,
+    start_grid_update_step: int = -1,
+    stop_grid_update_step: int = 50,
+    batch: int = -1,
+    metrics: Sequence[Callable] | None = None,
+    progress: bool = False,
+    seed: int = 0,
+    callbacks: Sequence[Callable[[int, dict], None]] | None = None,
+) -> dict[str, list[float]]:
+    """Train ``model`` in place on a pykan-style dataset dict.
+
+    opt: 'LBFGS' (torch's, strong-Wolfe line search, up to 20 iterations a step) or 'Adam'.
+    lamb: weight of the sparsity penalty lamb_l1 * L1 + lamb_entropy * entropy (+ coefficient penalties).
+    update_grid: refit grids to the batch every stop_grid_update_step // grid_update_num steps until
+        stop_grid_update_step.
+    batch: samples per step (-1: all), drawn from a private generator seeded by ``seed``.
+    loss_fn: defaults to mean squared error. With a custom loss, labels may have any shape the loss accepts
+        (class indices of shape [N] for cross-entropy, say).
+    log: log a line (logging.INFO, logger 'kanlab.fit') every ``log`` steps; 0 turns it off.
+    metrics: callables, either with no arguments (pykan style) or taking (model, dataset); recorded by __name__.
+    callbacks: called as callback(step, logs) after every step.
+
+    Returns the history: ``train_loss`` and ``test_loss`` (RMSE when the labels match the predictions' shape,
+    otherwise the loss_fn value), ``reg`` (the penalty before multiplying by lamb), plus one list per metric.
+    """
+    if opt not in _OPTS:
+        raise ValueError(f"unknown opt {opt!r}; choose one of {list(_OPTS)}")
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if lamb < 0:
+        raise ValueError(f"lamb must be >= 0, got {lamb}")
+    data = prepare_dataset(model, dataset, regression=loss_fn is None)
+    x_tr, y_tr, x_te, y_te = (data[key] for key in _KEYS)
+    n_tr, n_te = x_tr.shape[0], x_te.shape[0]
+    full = batch == -1 or batch >= n_tr
+    if not full and (not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be -1 or a positive integer, got {batch!r}")
+    objective_fn = loss_fn or (lambda p, y: torch.mean((p - y) ** 2))
+    params = [p for p in model.parameters() if p.requires_grad]
+    if opt == "LBFGS":
+        optimizer = torch.optim.LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
+                                      tolerance_grad=1e-32, tolerance_change=1e-32)
+    else:
+        optimizer = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    grid_every = max(1, stop_grid_update_step // max(1, grid_update_num))
+    metrics = list(metrics or [])
+    history: dict[str, list[float]] = {"train_loss": [], "test_loss": [], "reg": []}
+    for m in metrics:
+        history[m.__name__] = []
+
+    def summary(pred: Tensor, y: Tensor) -> Tensor:
+        return _rmse(pred, y) if pred.shape == y.shape else objective_fn(pred, y)
+
+    model.fit_input_ = x_tr
+    state: dict[str, Tensor] = {}
+
+    def closure_for(xb: Tensor, yb: Tensor):
+        def closure():
+            optimizer.zero_grad()
+            if lamb > 0:
+                acts = model.layer_inputs(xb)
+                pred = acts[-1]
+                reg = regularization(model, acts, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
+            else:
+                pred = model(xb)
+                reg = pred.new_zeros(())
+            loss = objective_fn(pred, yb)
+            objective = loss + lamb * reg
+            objective.backward()
+            state["pred"], state["reg"] = pred.detach(), reg.detach()
+            return objective
+
+        return closure
+
+    bar = tqdm(range(steps), disable=not progress, desc="fit", dynamic_ncols=True)
+    for step in bar:
+        if full:
+            xb, yb = x_tr, y_tr
+        else:
+            ids = torch.randperm(n_tr, generator=gen)[:batch].to(x_tr.device)
+            xb, yb = x_tr[ids], y_tr[ids]
+        if update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0:
+            model.update_grid(xb)
+        backup = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
+        closure = closure_for(xb, yb)
+        optimizer.step(closure)
+        with torch.no_grad():
+            if opt == "LBFGS":
+                # the closure's last call may be a line-search probe: evaluate at the accepted parameters
+                train_metric = summary(model(xb), yb)
+            else:
+                train_metric = summary(state["pred"], yb)
+            te_ids = slice(None) if full else torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
+            test_metric = summary(model(x_te[te_ids]), y_te[te_ids])
+        finite = math.isfinite(float(train_metric)) and all(bool(torch.isfinite(p).all()) for p in params)
+        if not finite:
+            model.load_state_dict(backup)
+            warnings.warn(f"fit: step {step} produced NaN/inf; stopped and restored the parameters from before it",
+                          RuntimeWarning, stacklevel=3)
+            break
+        history["train_loss"].append(float(train_metric))
+        history["test_loss"].append(float(test_metric))
+        history["reg"].append(float(state["reg"]))
+        for m in metrics:
+            history[m.__name__].append(_call_metric(m, model, data))
+        logs = {key: vals[-1] for key, vals in history.items()}
+        if progress:
+            bar.set_postfix(train=f"{logs['train_loss']:.2e}", test=f"{logs['test_loss']:.2e}",
+                            reg=f"{logs['reg']:.2e}", refresh=False)
+        if log and step % log == 0:
+            _log_step(step, logs)
+        for cb in callbacks or ():
+            cb(step, logs)
+    bar.close()
+    return history
+
+
+def _log_step(step: int, logs: dict[str, float]) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("step %d: %s", step, " ".join(f"{k}={v:.3e}" for k, v in logs.items()))

@@ -1,0 +1,258 @@
+"""KANLayer: one layer of learnable edge functions, evaluated as a single GEMM.
+
+Edge (i -> o) computes  mask[i,o] * (scale_base[i,o] * base(x_i) + scale_sp[i,o] * sum_c coef[i,o,c] B_c(x_i)).
+
+The forward never forms the (batch, in, out) tensor. Per input it builds the features [base(x) | B_0(x) .. B_{nb-1}(x)]
+(only k + 1 of the nb = G + k bases are nonzero, computed locally) and multiplies them, flattened to
+(batch, in * (1 + nb)), by a weight (out, in * (1 + nb)) into which mask and scales are folded. A custom autograd
+function saves only x and that weight and recomputes the local basis in backward. Its backward is made of ordinary
+differentiable ops, so gradients of gradients (physics-informed losses) work too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from . import splines
+
+__all__ = ["KANLayer", "BASE_FUNCTIONS"]
+
+
+def _silu(x: Tensor) -> Tensor:
+    return torch.nn.functional.silu(x)
+
+
+def _silu_grad(x: Tensor) -> Tensor:
+    s = torch.sigmoid(x)
+    return s * (1 + x * (1 - s))
+
+
+# name -> (function, derivative)
+BASE_FUNCTIONS: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
+    "silu": (_silu, _silu_grad),
+    "identity": (lambda x: x, torch.ones_like),
+    "zero": (torch.zeros_like, torch.zeros_like),
+}
+
+
+def _check_base_fun(name: str) -> str:
+    if not isinstance(name, str) or name not in BASE_FUNCTIONS:
+        raise ValueError(f"unknown base_fun {name!r}; choose one of {sorted(BASE_FUNCTIONS)}")
+    return name
+
+
+def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Flattened features and what the backward needs.
+
+    x: (B, in) -> feat (B, in * (1 + nb)), idx (B, in, k + 1), ders (B, in, k + 1)
+    """
+    nb = grid.shape[1] - k - 1
+    idx, vals, ders = splines.local_basis(x, grid, k, uniform)
+    feat = splines.dense_from_local(idx, vals, width=1 + nb, offset=1)  # (B, in, 1 + nb); column 0 is base
+    feat[..., 0] = BASE_FUNCTIONS[base][0](x)
+    return feat.reshape(x.shape[0], -1), idx, ders
+
+
+class _KANLayerFunction(torch.autograd.Function):
+    """y = features(x) @ weight.T, saving only x and weight."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str) -> Tensor:
+        feat, _, _ = _features(x, grid, k, uniform, base)
+        ctx.save_for_backward(x, weight, grid)
+        ctx.conf = (k, uniform, base)
+        return feat @ weight.t()  # (B, out)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, weight, grid = ctx.saved_tensors
+        k, uniform, base = ctx.conf
+        feat, idx, ders = _features(x, grid, k, uniform, base)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = grad_out.t() @ feat  # (out, in * (1 + nb))
+        if ctx.needs_input_grad[0]:
+            g = (grad_out @ weight).view(x.shape[0], x.shape[1], -1)  # (B, in, 1 + nb)
+            grad_x = g[..., 0] * BASE_FUNCTIONS[base][1](x) + (g[..., 1:].gather(-1, idx) * ders).sum(-1)
+        return grad_x, grad_w, None, None, None, None
+
+
+class KANLayer(nn.Module):
+    """A layer of in_dim * out_dim learnable edge functions.
+
+    Parameters: ``coef`` (in, out, G + k), ``scale_base`` (in, out), ``scale_sp`` (in, out).
+    Buffers: ``grid`` (in, G + 2k + 1), ``mask`` (in, out).
+    ``uniform`` records whether every grid row is evenly spaced, which selects the closed-form basis.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid: int = 5,
+        k: int = 3,
+        noise_scale: float = 0.5,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        base_fun: str = "silu",
+        grid_eps: float = 0.02,
+        grid_range: tuple[float, float] = (-1.0, 1.0),
+        sp_trainable: bool = True,
+        sb_trainable: bool = True,
+        sparse_init: bool = False,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        for name, v in (("in_dim", in_dim), ("out_dim", out_dim)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(grid, int) or grid < 1:
+            raise ValueError(f"grid must be an integer >= 1, got {grid!r}")
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        if not 0.0 <= grid_eps <= 1.0:
+            raise ValueError(f"grid_eps must lie in [0, 1], got {grid_eps}")
+        self.in_dim, self.out_dim, self.k = in_dim, out_dim, k
+        self.base_fun = _check_base_fun(base_fun)
+        self.grid_eps = float(grid_eps)
+        self.uniform = True
+        dtype = dtype or torch.get_default_dtype()
+        fk = {"dtype": dtype, "device": device}
+
+        g = splines.uniform_grid(in_dim, grid, k, grid_range, **fk)  # (in, G + 2k + 1)
+        self.register_buffer("grid", g)
+        mask = _sparse_mask(in_dim, out_dim, **fk) if sparse_init else torch.ones(in_dim, out_dim, **fk)
+        self.register_buffer("mask", mask)
+        # small random splines: noise at the inner knots, fitted by least squares
+        gen_dev = generator.device if generator is not None else "cpu"
+        noise = (torch.rand(grid + 1, in_dim, out_dim, generator=generator, device=gen_dev, dtype=dtype) - 0.5)
+        noise = noise.to(device) * noise_scale / grid
+        coef = splines.curve2coef(g[:, k:-k].t(), noise, g, k)
+        self.coef = nn.Parameter(coef)
+        u = torch.rand(in_dim, out_dim, generator=generator, device=gen_dev, dtype=dtype).to(device)
+        sb = (scale_base_mu + scale_base_sigma * (2 * u - 1)) / math.sqrt(in_dim)
+        self.scale_base = nn.Parameter(sb, requires_grad=sb_trainable)
+        self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), scale_sp / math.sqrt(in_dim), **fk) * mask,
+                                     requires_grad=sp_trainable)
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def num(self) -> int:
+        """G, the number of grid intervals."""
+        return self.grid.shape[1] - 2 * self.k - 1
+
+    @property
+    def n_basis(self) -> int:
+        return self.grid.shape[1] - self.k - 1
+
+    def extra_repr(self) -> str:
+        return (f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid={self.num}, k={self.k}, "
+                f"base_fun={self.base_fun!r}, uniform={self.uniform}")
+
+    # ------------------------------------------------------------------ evaluation
+    def folded_weight(self) -> Tensor:
+        """Mask and scales folded into one weight: (out, in * (1 + G + k))."""
+        wb = (self.mask * self.scale_base).unsqueeze(-1)  # (in, out, 1)
+        ws = (self.mask * self.scale_sp).unsqueeze(-1) * self.coef  # (in, out, nb)
+        return torch.cat([wb, ws], dim=-1).transpose(0, 1).reshape(self.out_dim, -1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, in) -> (B, out)."""
+        if x.ndim != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"KANLayer expects input of shape (batch, {self.in_dim}), got {tuple(x.shape)}")
+        return _KANLayerFunction.apply(x, self.folded_weight(), self.grid, self.k, self.uniform, self.base_fun)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Differentiable per-input features [base | bases]: (B, in) -> (B, in, 1 + G + k)."""
+        feat, _, _ = _features(x, self.grid, self.k, self.uniform, self.base_fun)
+        return feat.view(x.shape[0], self.in_dim, -1)
+
+    def edge_activations(self, x: Tensor) -> Tensor:
+        """Per-edge outputs, on request: (B, in) -> (B, in, out). Not used by forward."""
+        w = self.folded_weight().view(self.out_dim, self.in_dim, -1)  # (out, in, 1 + nb)
+        return torch.einsum("bic,oic->bio", self.features(x), w)
+
+    def spline_activations(self, x: Tensor) -> Tensor:
+        """The raw splines sum_c coef B_c(x), without scales or mask: (B, in) -> (B, in, out)."""
+        idx, vals, _ = splines.local_basis(x, self.grid, self.k, self.uniform)
+        basis = splines.dense_from_local(idx, vals, width=self.n_basis)  # (B, in, nb)
+        return torch.einsum("bic,ioc->bio", basis, self.coef)
+
+    def edge_std(self, x: Tensor) -> Tensor:
+        """Standard deviation over the batch of every edge's output, without the (B, in, out) tensor: (in, out).
+
+        var_io = w_io^T Cov_i w_io, with Cov_i the covariance of input i's features. Differentiable.
+        """
+        feat = self.features(x)  # (B, in, 1 + nb)
+        centred = feat - feat.mean(dim=0, keepdim=True)
+        cov = torch.einsum("bic,bid->icd", centred, centred) / max(x.shape[0] - 1, 1)  # (in, 1+nb, 1+nb)
+        w = self.folded_weight().view(self.out_dim, self.in_dim, -1)  # (out, in, 1 + nb)
+        var = torch.einsum("oic,icd,oid->io", w, cov, w)
+        return torch.sqrt(var.clamp_min(0) + 1e-16)
+
+    # ------------------------------------------------------------------ grid operations (in place on this layer)
+    @torch.no_grad()
+    def update_grid(self, x: Tensor) -> None:
+        """Fit the grid to samples x (B, in), blending uniform and quantile knots, and refit coef so that every
+        spline keeps its values on the samples."""
+        y = self.spline_activations(x)  # (B, in, out)
+        new_grid = splines.sample_grid(x, self.num, self.k, self.grid_eps)
+        self.coef.data = splines.curve2coef(x, y, new_grid, self.k)
+        self.grid = new_grid
+        self.uniform = self.grid_eps == 1.0 and splines.is_uniform(new_grid)
+
+    @torch.no_grad()
+    def refine(self, new_num: int, samples_per_interval: int = 4) -> "KANLayer":
+        """A new layer with ``new_num`` grid intervals and the same functions (grid extension).
+
+        The new knots interpolate the old ones (nested when new_num is a multiple of G, which makes the transfer
+        exact up to rounding); coefficients come from least squares on points spread over the old grid's span.
+        """
+        new = self.copy()
+        new_grid = splines.refine_grid(self.grid, self.k, new_num)
+        inner_lo, inner_hi = self.grid[:, self.k], self.grid[:, -self.k - 1]
+        n = max(new_num, self.num) * samples_per_interval * (self.k + 1) + 1
+        s = torch.linspace(0, 1, n, dtype=self.grid.dtype, device=self.grid.device).unsqueeze(1)
+        xs = inner_lo + (inner_hi - inner_lo) * s  # (n, in)
+        new.coef = nn.Parameter(splines.curve2coef(xs, self.spline_activations(xs), new_grid, self.k),
+                                requires_grad=self.coef.requires_grad)
+        new.grid = new_grid
+        new.uniform = self.uniform
+        return new
+
+    @torch.no_grad()
+    def subset(self, in_ids: Tensor | list[int], out_ids: Tensor | list[int]) -> "KANLayer":
+        """A new layer keeping only the given inputs and outputs."""
+        in_ids = torch.as_tensor(in_ids, dtype=torch.long, device=self.grid.device)
+        out_ids = torch.as_tensor(out_ids, dtype=torch.long, device=self.grid.device)
+        new = self.copy()
+        new.in_dim, new.out_dim = len(in_ids), len(out_ids)
+        new.grid = self.grid[in_ids].clone()
+        new.mask = self.mask[in_ids][:, out_ids].clone()
+        for name in ("coef", "scale_base", "scale_sp"):
+            p = getattr(self, name)
+            setattr(new, name, nn.Parameter(p[in_ids][:, out_ids].clone(), requires_grad=p.requires_grad))
+        return new
+
+    def copy(self) -> "KANLayer":
+        import copy
+
+        return copy.deepcopy(self)
+
+
+def _sparse_mask(in_dim: int, out_dim: int, dtype: torch.dtype, device) -> Tensor:
+    """Connect each input to its nearest output and each output to its nearest input (positions on [0, 1])."""
+    pin = (torch.arange(in_dim, dtype=torch.float64) + 0.5) / in_dim
+    pout = (torch.arange(out_dim, dtype=torch.float64) + 0.5) / out_dim
+    dist = (pin[:, None] - pout[None, :]).abs()  # (in, out)
+    mask = torch.zeros(in_dim, out_dim, dtype=dtype, device=device)
+    mask[torch.arange(in_dim), dist.argmin(dim=1)] = 1
+    mask[dist.argmin(dim=0), torch.arange(out_dim)] = 1
+    return mask

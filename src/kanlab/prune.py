@@ -1,0 +1,136 @@
+"""Attribution scores and pruning. Every pruning function returns a new model; the input model is unchanged.
+
+Scores follow KAN 2.0's backward attribution. With e_io the standard deviation over the data of edge (i -> o)'s
+output and s_o that of node o's total input, an output node starts with score 1 and scores flow backward:
+    edge_score[i, o] = e_io / (s_o + 1e-4) * node_score[o],   node_score[i] = sum_o edge_score[i, o].
+This is done for each output separately and averaged over outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .model import KAN
+
+__all__ = ["Attribution", "attribute", "prune", "prune_node", "prune_edge", "prune_input"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Attribution:
+    """node_scores[l]: (width[l],) for l = 0..L; edge_scores[l]: (width[l], width[l+1]); feature_score = node_scores[0]."""
+
+    node_scores: list[Tensor]
+    edge_scores: list[Tensor]
+
+    @property
+    def feature_score(self) -> Tensor:
+        return self.node_scores[0]
+
+
+def _data(model: KAN, x: Tensor | None) -> Tensor:
+    if x is None:
+        x = model.fit_input_
+    if x is None:
+        raise ValueError("no data to score the network on: pass x, or call fit first (fit keeps its inputs)")
+    model.check_input(x, "x")
+    if x.shape[0] < 2:
+        raise ValueError("attribution needs at least 2 samples to measure spread")
+    return x.to(device=model.device, dtype=model.dtype)
+
+
+@torch.no_grad()
+def attribute(model: KAN, x: Tensor | None = None) -> Attribution:
+    """Backward attribution scores of nodes, edges and inputs on data x (default: the last fit's inputs)."""
+    acts = model.layer_inputs(_data(model, x))
+    n_out = model.width[-1]
+    score = torch.eye(n_out, dtype=model.dtype, device=model.device)  # (n_query, width[l+1])
+    node_scores = [score.mean(dim=0)]
+    edge_scores = []
+    for l in range(model.depth - 1, -1, -1):
+        e = model.layers[l].edge_std(acts[l])  # (in, out)
+        s = acts[l + 1].std(dim=0)  # (out,)
+        edge = e.unsqueeze(0) * (score / (s + 1e-4)).unsqueeze(1)  # (n_query, in, out)
+        score = edge.sum(dim=2)  # (n_query, in)
+        edge_scores.append(edge.mean(dim=0))
+        node_scores.append(score.mean(dim=0))
+    return Attribution(node_scores=node_scores[::-1], edge_scores=edge_scores[::-1])
+
+
+def _rebuild(model: KAN, keep: list[Tensor]) -> KAN:
+    """New model keeping nodes keep[l] (index tensors) at every layer boundary l = 0..L."""
+    layers = [layer.subset(keep[l], keep[l + 1]) for l, layer in enumerate(model.layers)]
+    return model._with_layers(layers)
+
+
+def prune_node(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
+               active_neurons_id: list | None = None) -> KAN:
+    """Remove hidden nodes whose attribution score is at most ``threshold`` (or keep exactly
+    ``active_neurons_id[l-1]`` at hidden layer l). A hidden layer never drops below one node."""
+    width = model.width
+    keep = [torch.arange(width[0])]
+    if active_neurons_id is not None:
+        if len(active_neurons_id) != model.depth - 1:
+            raise ValueError(f"active_neurons_id needs one list per hidden layer ({model.depth - 1}), "
+                             f"got {len(active_neurons_id)}")
+        for l, ids in enumerate(active_neurons_id, start=1):
+            ids_t = torch.as_tensor(sorted(set(int(i) for i in ids)), dtype=torch.long)
+            if ids_t.numel() == 0 or ids_t.min() < 0 or ids_t.max() >= width[l]:
+                raise ValueError(f"active_neurons_id[{l - 1}] must name nodes in [0, {width[l]}), got {list(ids)}")
+            keep.append(ids_t)
+    else:
+        scores = attribute(model, x).node_scores
+        for l in range(1, model.depth):
+            ids = torch.nonzero(scores[l] > threshold).flatten().cpu()
+            if ids.numel() == 0:
+                ids = scores[l].argmax().reshape(1).cpu()
+                log.warning("prune_node: every node of hidden layer %d scored <= %g; keeping the best one", l,
+                            threshold)
+            keep.append(ids)
+    keep.append(torch.arange(width[-1]))
+    new = _rebuild(model, keep)
+    log.info("prune_node: width %s -> %s", width, new.width)
+    return new
+
+
+def prune_edge(model: KAN, threshold: float = 3e-2, x: Tensor | None = None) -> KAN:
+    """Mask out edges whose attribution score is below ``threshold``. Returns a new model."""
+    scores = attribute(model, x).edge_scores
+    new = model.copy()
+    with torch.no_grad():
+        for layer, s in zip(new.layers, scores):
+            layer.mask.mul_((s >= threshold).to(layer.mask.dtype))
+    return new
+
+
+def prune_input(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
+                active_inputs: list[int] | None = None) -> KAN:
+    """Remove inputs scoring at most ``threshold`` (or keep exactly ``active_inputs``). The new model takes only
+    the kept columns, in their original order; ``model.width[0]`` shrinks accordingly."""
+    width = model.width
+    if active_inputs is not None:
+        ids = torch.as_tensor(sorted(set(int(i) for i in active_inputs)), dtype=torch.long)
+        if ids.numel() == 0 or ids.min() < 0 or ids.max() >= width[0]:
+            raise ValueError(f"active_inputs must name inputs in [0, {width[0]}), got {list(active_inputs)}")
+    else:
+        score = attribute(model, x).feature_score
+        ids = torch.nonzero(score > threshold).flatten().cpu()
+        if ids.numel() == 0:
+            ids = score.argmax().reshape(1).cpu()
+            log.warning("prune_input: every input scored <= %g; keeping the best one", threshold)
+    keep = [ids] + [torch.arange(n) for n in width[1:]]
+    new = _rebuild(model, keep)
+    if new.fit_input_ is not None:
+        new.fit_input_ = new.fit_input_[:, ids.to(new.fit_input_.device)]
+    log.info("prune_input: kept inputs %s", ids.tolist())
+    return new
+
+
+def prune(model: KAN, node_th: float = 1e-2, edge_th: float = 3e-2, x: Tensor | None = None) -> KAN:
+    """prune_node(node_th), then prune_edge(edge_th) with scores recomputed on the smaller model."""
+    return prune_edge(prune_node(model, node_th, x=x), edge_th, x=x)

@@ -1,0 +1,292 @@
+"""B-spline maths as pure functions.
+
+Conventions (G = number of grid intervals, k = spline order):
+- a *grid* holds one knot vector per input: shape (in, G + 2k + 1). The inner G + 1 knots span the data range;
+  k extra knots on each side let every point of that range see k + 1 bases.
+- there are G + k bases per input; basis c lives on knots [c, c + k + 1).
+- intervals are half-open, [t_j, t_{j+1}); outside [t_0, t_last) every basis is zero.
+
+Two evaluators share these conventions:
+- :func:`bspline_basis` is the dense Cox-de Boor reference (all G + k bases). It is used for least squares and in
+  tests against scipy.
+- :func:`local_basis` is the fast path: it returns only the k + 1 nonzero bases per point, in closed form on a
+  uniform grid and by a local de Boor triangle (after ``searchsorted``) on any grid. The layer's hot path uses it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "uniform_grid",
+    "extend_grid",
+    "bspline_basis",
+    "local_basis",
+    "dense_from_local",
+    "coef2curve",
+    "curve2coef",
+    "refine_grid",
+    "sample_grid",
+    "is_uniform",
+]
+
+
+def extend_grid(grid: Tensor, k: int) -> Tensor:
+    """Add k knots on each side with the spacing of the end intervals.
+
+    grid: (in, G + 1) -> (in, G + 1 + 2k)
+    """
+    h_lo = grid[:, 1:2] - grid[:, 0:1]
+    h_hi = grid[:, -1:] - grid[:, -2:-1]
+    steps = torch.arange(1, k + 1, dtype=grid.dtype, device=grid.device)
+    left = grid[:, 0:1] - h_lo * steps.flip(0)
+    right = grid[:, -1:] + h_hi * steps
+    return torch.cat([left, grid, right], dim=1)
+
+
+def uniform_grid(
+    n_in: int,
+    num: int,
+    k: int,
+    grid_range: tuple[float, float] = (-1.0, 1.0),
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """A uniform grid of ``num`` intervals over ``grid_range``, extended by k knots on each side.
+
+    Returns (n_in, num + 2k + 1).
+    """
+    if num < 1:
+        raise ValueError(f"grid must be >= 1 interval, got {num}")
+    if k < 1:
+        raise ValueError(f"spline order k must be >= 1, got {k}")
+    lo, hi = float(grid_range[0]), float(grid_range[1])
+    if not hi > lo:
+        raise ValueError(f"grid_range must satisfy lo < hi, got {grid_range}")
+    inner = torch.linspace(lo, hi, num + 1, dtype=dtype, device=device)
+    return extend_grid(inner.expand(n_in, num + 1).contiguous(), k)
+
+
+def is_uniform(grid: Tensor, rtol: float = 1e-6) -> bool:
+    """True when every row of ``grid`` (in, n_knots) is evenly spaced (a host sync: not for the hot path)."""
+    h = grid.diff(dim=1)
+    return bool(torch.all(torch.abs(h - h[:, :1]) <= rtol * torch.abs(h[:, :1])).item())
+
+
+def _safe_div(a: Tensor, b: Tensor) -> Tensor:
+    """a / b with 0 where b == 0 (repeated knots: the Cox-de Boor 0/0 := 0 convention)."""
+    zero = b == 0
+    return torch.where(zero, torch.zeros_like(a), a / torch.where(zero, torch.ones_like(b), b))
+
+
+def bspline_basis(x: Tensor, grid: Tensor, k: int) -> Tensor:
+    """Dense B-spline bases by the Cox-de Boor recursion (the reference evaluator).
+
+    x: (B, in), grid: (in, G + 2k + 1) -> (B, in, G + k)
+    """
+    t = grid.unsqueeze(0)  # (1, in, n_knots)
+    xe = x.unsqueeze(-1)  # (B, in, 1)
+    basis = ((xe >= t[..., :-1]) & (xe < t[..., 1:])).to(x.dtype)  # (B, in, n_knots - 1): degree 0
+    for d in range(1, k + 1):
+        left = _safe_div(xe - t[..., : -(d + 1)], t[..., d:-1] - t[..., : -(d + 1)]) * basis[..., :-1]
+        right = _safe_div(t[..., d + 1 :] - xe, t[..., d + 1 :] - t[..., 1:-d]) * basis[..., 1:]
+        basis = left + right
+    return basis
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Local (fast) basis: only the k + 1 nonzero bases per point.
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _uniform_closed_form(f: Tensor, k: int) -> tuple[list[Tensor], list[Tensor]]:
+    """Values and d/du of the k + 1 cardinal B-splines active at fractional position f in [0, 1).
+
+    Entry m belongs to basis i - k + m where i is the interval index. Derivatives are per unit of u (knot spacing 1).
+    """
+    if k == 1:
+        one = torch.ones_like(f)
+        return [1 - f, f], [-one, one]
+    if k == 2:
+        g = 1 - f
+        return [0.5 * g * g, 0.5 + f * (1 - f), 0.5 * f * f], [-g, 1 - 2 * f, f]
+    if k == 3:
+        g = 1 - f
+        f2 = f * f
+        f3 = f2 * f
+        vals = [g * g * g / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6]
+        ders = [-0.5 * g * g, 1.5 * f2 - 2 * f, -1.5 * f2 + f + 0.5, 0.5 * f2]
+        return vals, ders
+    knots = [float(r) for r in range(-k + 1, k + 1)]  # t_{i-k+1} .. t_{i+k} relative to t_i, spacing 1
+    return _de_boor(f, knots, k)
+
+
+def _de_boor(xr: Tensor, knots: list, k: int) -> tuple[list[Tensor], list[Tensor]]:
+    """Local de Boor triangle.
+
+    xr: position relative to t_i, (B, in). knots: 2k entries t_{i-k+1} .. t_{i+k}, relative to t_i (floats on a
+    uniform grid, (B, in) tensors otherwise). Returns the values and first derivatives of bases i-k .. i.
+    """
+
+    def t(r: int):  # knot t_{i + r} for r in [-k + 1, k]
+        return knots[r + k - 1]
+
+    vals: list[Tensor] = [torch.ones_like(xr)]
+    lower: list[Tensor] = vals
+    for d in range(1, k + 1):
+        lower = vals  # degree d - 1 values of bases i-d+1 .. i
+        new: list[Tensor] = []
+        saved = torch.zeros_like(xr)
+        for r in range(d):
+            # basis b = i - d + 1 + r at degree d - 1 feeds bases b - 1 (right term) and b (left term) at degree d
+            lo, hi = t(-d + 1 + r), t(1 + r)
+            temp = lower[r] / (hi - lo)
+            new.append(saved + (hi - xr) * temp)
+            saved = (xr - lo) * temp
+        new.append(saved)
+        vals = new
+    # derivative from degree k - 1 values (lower: bases i-k+1 .. i)
+    ders: list[Tensor] = []
+    for m in range(k + 1):  # basis j = i - k + m
+        d_val = torch.zeros_like(xr)
+        if m >= 1:  # + k / (t_{j+k} - t_j) * N_{j, k-1}
+            d_val = d_val + k * lower[m - 1] / (t(m) - t(-k + m))
+        if m <= k - 1:  # - k / (t_{j+k+1} - t_{j+1}) * N_{j+1, k-1}
+            d_val = d_val - k * lower[m] / (t(m + 1) - t(-k + m + 1))
+        ders.append(d_val)
+    return vals, ders
+
+
+def local_basis(x: Tensor, grid: Tensor, k: int, uniform: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """The k + 1 nonzero bases at each point.
+
+    x: (B, in), grid: (in, G + 2k + 1).
+    Returns ``idx`` (B, in, k + 1) long, the basis indices i - k .. i of the interval i that holds x; ``vals`` and
+    ``ders`` (B, in, k + 1), their values and x-derivatives. A basis that does not exist (x outside the grid, or
+    near its ends) has weight 0 and its index clamped into [0, G + k - 1].
+    Differentiable in x (twice), so it serves physics-informed losses as well.
+    """
+    n_knots = grid.shape[1]
+    n_int = n_knots - 1  # intervals of the extended grid: G + 2k
+    n_basis = n_knots - k - 1  # G + k
+    if uniform:
+        t0 = grid[:, 0]
+        h = grid[:, 1] - grid[:, 0]
+        u = (x - t0) / h  # (B, in)
+        i = torch.floor(u.detach())
+        inside = (i >= 0) & (i < n_int)
+        i = i.clamp(0, n_int - 1)
+        f = u - i
+        vals, ders = _uniform_closed_form(f, k)
+        ders = [d / h for d in ders]
+        i = i.long()
+    else:
+        # searchsorted per input row: (in, n_knots) vs (in, B)
+        xt = x.detach().transpose(0, 1).contiguous()
+        i = torch.searchsorted(grid.contiguous(), xt, right=True).transpose(0, 1) - 1  # (B, in)
+        inside = (i >= 0) & (i < n_int)
+        i = i.clamp(0, n_int - 1)
+        # pad the knot rows by k extrapolated knots per side so that t_{i-k+1} .. t_{i+k} always exist
+        padded = extend_grid(grid, k)  # (in, n_knots + 2k); knot j sits at column j + k
+        offs = torch.arange(-k + 1, k + 1, device=x.device)  # (2k,)
+        cols = (i.unsqueeze(-1) + offs + k).transpose(0, 1).reshape(grid.shape[0], -1)  # (in, B * 2k)
+        local = torch.gather(padded, 1, cols).reshape(grid.shape[0], x.shape[0], 2 * k).transpose(0, 1)  # (B,in,2k)
+        ti = local[..., k - 1]  # t_i
+        xr = x - ti
+        knots = [local[..., r] - ti for r in range(2 * k)]
+        vals, ders = _de_boor(xr, knots, k)
+    vals_t = torch.stack(vals, dim=-1)  # (B, in, k + 1)
+    ders_t = torch.stack(ders, dim=-1)
+    idx = (i - k).unsqueeze(-1) + torch.arange(k + 1, device=x.device)  # (B, in, k + 1): bases i-k .. i
+    keep = inside.unsqueeze(-1) & (idx >= 0) & (idx < n_basis)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    # bases that do not exist get weight 0 and a clamped (harmless) column index
+    return idx.clamp(0, n_basis - 1), torch.where(keep, vals_t, zero), torch.where(keep, ders_t, zero)
+
+
+def dense_from_local(idx: Tensor, vals: Tensor, width: int, offset: int = 0) -> Tensor:
+    """Scatter local weights into a dense (B, in, width) tensor at columns offset + idx.
+
+    idx, vals: (B, in, k + 1). Repeated (clamped) columns only ever carry zero weights, so adding is exact.
+    """
+    out = vals.new_zeros(vals.shape[0], vals.shape[1], width)
+    return out.scatter_add(-1, idx + offset if offset else idx, vals)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Curves and coefficients
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def coef2curve(x: Tensor, grid: Tensor, coef: Tensor, k: int) -> Tensor:
+    """Evaluate splines: x (B, in), grid (in, G + 2k + 1), coef (in, out, G + k) -> (B, in, out)."""
+    return torch.einsum("bic,ioc->bio", bspline_basis(x, grid, k), coef)
+
+
+def curve2coef(x: Tensor, y: Tensor, grid: Tensor, k: int, ridge: float | None = None) -> Tensor:
+    """Least-squares spline coefficients, batched over inputs and outputs.
+
+    x: (B, in), y: (B, in, out), grid: (in, G + 2k + 1) -> coef (in, out, G + k).
+    A tiny ridge (relative to the Gram diagonal) keeps the system full rank when some bases see no samples, so the
+    solve never fails silently; non-finite results raise.
+    """
+    if x.ndim != 2 or y.ndim != 3 or y.shape[:2] != x.shape:
+        raise ValueError(f"curve2coef: expected x (B, in) and y (B, in, out), got {tuple(x.shape)}, {tuple(y.shape)}")
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise ValueError("curve2coef: samples contain NaN or inf")
+    a = bspline_basis(x, grid, k).transpose(0, 1)  # (in, B, nb)
+    n_in, _, nb = a.shape
+    if ridge is None:
+        ridge = 1e-10 if x.dtype == torch.float64 else 1e-6
+    gram_diag = (a * a).sum(dim=1).mean(dim=1).clamp_min(1e-30)  # (in,)
+    lam = (ridge * gram_diag).sqrt()  # (in,)
+    eye = torch.eye(nb, dtype=x.dtype, device=x.device)
+    a_aug = torch.cat([a, lam[:, None, None] * eye], dim=1)  # (in, B + nb, nb)
+    rhs = torch.cat([y.transpose(0, 1), y.new_zeros(n_in, nb, y.shape[2])], dim=1)  # (in, B + nb, out)
+    driver = "gelsd" if x.device.type == "cpu" else None
+    coef = torch.linalg.lstsq(a_aug, rhs, driver=driver).solution  # (in, nb, out)
+    if not torch.isfinite(coef).all():
+        raise FloatingPointError("curve2coef: least-squares solve produced non-finite coefficients")
+    return coef.transpose(1, 2).contiguous()
+
+
+def refine_grid(grid: Tensor, k: int, new_num: int) -> Tensor:
+    """A grid of ``new_num`` intervals that keeps the knot placement of ``grid``.
+
+    The new inner knots interpolate the old ones piecewise linearly in knot index, so when ``new_num`` is a
+    multiple of the old G the old knots are a subset of the new ones and every old spline is exactly
+    representable. grid: (in, G + 2k + 1) -> (in, new_num + 2k + 1)
+    """
+    if new_num < 1:
+        raise ValueError(f"grid must be >= 1 interval, got {new_num}")
+    inner = grid[:, k : grid.shape[1] - k]  # (in, G + 1)
+    g_old = inner.shape[1] - 1
+    pos = torch.linspace(0, g_old, new_num + 1, dtype=grid.dtype, device=grid.device)
+    lo = pos.floor().clamp(max=g_old - 1).long()
+    frac = pos - lo.to(grid.dtype)
+    new_inner = inner[:, lo] * (1 - frac) + inner[:, lo + 1] * frac
+    return extend_grid(new_inner, k)
+
+
+def sample_grid(x: Tensor, num: int, k: int, grid_eps: float) -> Tensor:
+    """A grid fitted to samples: grid_eps * uniform + (1 - grid_eps) * quantile knots, extended by k.
+
+    x: (B, in) -> (in, num + 2k + 1). Inputs whose samples are (nearly) constant get a unit-width uniform grid
+    around their value so that knots stay strictly increasing.
+    """
+    xs = torch.sort(x, dim=0).values  # (B, in)
+    n = xs.shape[0]
+    ids = torch.tensor([int(n / num * j) for j in range(num)] + [n - 1], device=x.device)
+    adaptive = xs[ids].transpose(0, 1)  # (in, num + 1)
+    lo, hi = adaptive[:, :1], adaptive[:, -1:]
+    span = hi - lo
+    steps = torch.arange(num + 1, dtype=x.dtype, device=x.device)
+    uniform = lo + span / num * steps
+    grid = grid_eps * uniform + (1 - grid_eps) * adaptive
+    degenerate = span <= 1e-8 * (1 + lo.abs())  # (in, 1)
+    if bool(degenerate.any()):
+        fallback = lo - 0.5 + steps / num
+        grid = torch.where(degenerate, fallback, grid)
+    return extend_grid(grid, k)
