@@ -212,19 +212,20 @@ class KANLayer(nn.Module):
     def refine(self, new_num: int, samples_per_interval: int = 4) -> "KANLayer":
         """A new layer with ``new_num`` grid intervals and the same functions (grid extension).
 
-        The new knots interpolate the old ones (nested when new_num is a multiple of G, which makes the transfer
-        exact up to rounding); coefficients come from least squares on points spread over the old grid's span.
+        The new knots interpolate the old ones and keep the outer ones (nested when new_num is a multiple of G,
+        which makes the transfer exact up to rounding, inside and outside the inner range); coefficients come from
+        least squares on points spread over the old grid's whole support.
         """
         new = self.copy()
         new_grid = splines.refine_grid(self.grid, self.k, new_num)
-        inner_lo, inner_hi = self.grid[:, self.k], self.grid[:, -self.k - 1]
-        n = max(new_num, self.num) * samples_per_interval * (self.k + 1) + 1
+        inner_lo, inner_hi = self.grid[:, 0], self.grid[:, -1]  # the whole support, outer intervals included
+        n = (max(new_num, self.num) + 2 * self.k) * samples_per_interval * (self.k + 1) + 1
         s = torch.linspace(0, 1, n, dtype=self.grid.dtype, device=self.grid.device).unsqueeze(1)
         xs = inner_lo + (inner_hi - inner_lo) * s  # (n, in)
         new.coef = nn.Parameter(splines.curve2coef(xs, self.spline_activations(xs), new_grid, self.k),
                                 requires_grad=self.coef.requires_grad)
         new.grid = new_grid
-        new.uniform = self.uniform
+        new.uniform = splines.is_uniform(new_grid)
         return new
 
     @torch.no_grad()

@@ -177,11 +177,12 @@ def local_basis(x: Tensor, grid: Tensor, k: int, uniform: bool) -> tuple[Tensor,
         u = (x - t0) / h  # (B, in)
         i = torch.floor(u.detach())
         inside = (i >= 0) & (i < n_int)
-        i = i.clamp(0, n_int - 1)
-        f = u - i
+        i = i.clamp(0, n_int - 1).long()
+        # position inside the interval measured from the actual knot (one rounding, not two)
+        ti = torch.gather(grid, 1, i.t().contiguous()).t()  # (B, in)
+        f = (x - ti) / h
         vals, ders = _uniform_closed_form(f, k)
         ders = [d / h for d in ders]
-        i = i.long()
     else:
         # searchsorted per input row: (in, n_knots) vs (in, B)
         xt = x.detach().transpose(0, 1).contiguous()
@@ -255,9 +256,9 @@ def curve2coef(x: Tensor, y: Tensor, grid: Tensor, k: int, ridge: float | None =
 def refine_grid(grid: Tensor, k: int, new_num: int) -> Tensor:
     """A grid of ``new_num`` intervals that keeps the knot placement of ``grid``.
 
-    The new inner knots interpolate the old ones piecewise linearly in knot index, so when ``new_num`` is a
-    multiple of the old G the old knots are a subset of the new ones and every old spline is exactly
-    representable. grid: (in, G + 2k + 1) -> (in, new_num + 2k + 1)
+    The new inner knots interpolate the old ones piecewise linearly in knot index and the k outer knots per side
+    are kept, so when ``new_num`` is a multiple of the old G the old knots are a subset of the new ones and every
+    old spline is exactly representable. grid: (in, G + 2k + 1) -> (in, new_num + 2k + 1)
     """
     if new_num < 1:
         raise ValueError(f"grid must be >= 1 interval, got {new_num}")
@@ -267,7 +268,9 @@ def refine_grid(grid: Tensor, k: int, new_num: int) -> Tensor:
     lo = pos.floor().clamp(max=g_old - 1).long()
     frac = pos - lo.to(grid.dtype)
     new_inner = inner[:, lo] * (1 - frac) + inner[:, lo + 1] * frac
-    return extend_grid(new_inner, k)
+    # keep the old outer knots: then the old knot vector is a subset of the new one, and every old spline is
+    # representable over its whole support, not only over the inner range
+    return torch.cat([grid[:, :k], new_inner, grid[:, grid.shape[1] - k :]], dim=1)
 
 
 def sample_grid(x: Tensor, num: int, k: int, grid_eps: float) -> Tensor:
