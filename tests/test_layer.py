@@ -150,3 +150,12 @@ def test_layer_rejects_bad_arguments():
         KANLayer(0, 2)
     with pytest.raises(ValueError, match="shape"):
         KANLayer(2, 2)(torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_nan_input_propagates_instead_of_crashing(uniform):
+    layer = _layer(uniform)
+    x = _x(4)
+    x[1, 0] = float("nan")
+    y = layer(x)
+    assert torch.isnan(y[1]).all() and torch.isfinite(y[[0, 2, 3]]).all()

@@ -175,7 +175,7 @@ def local_basis(x: Tensor, grid: Tensor, k: int, uniform: bool) -> tuple[Tensor,
         t0 = grid[:, 0]
         h = grid[:, 1] - grid[:, 0]
         u = (x - t0) / h  # (B, in)
-        i = torch.floor(u.detach())
+        i = torch.floor(u.detach()).nan_to_num(nan=-1.0)  # NaN inputs: no basis (the base still carries NaN)
         inside = (i >= 0) & (i < n_int)
         i = i.clamp(0, n_int - 1).long()
         # position inside the interval measured from the actual knot (one rounding, not two)

@@ -1,0 +1,132 @@
+import pytest
+import torch
+
+from kanlab import KAN, create_dataset, fit
+from conftest import seed_fn
+
+
+@pytest.fixture
+def ds():
+    return create_dataset(seed_fn, n_var=2, train_num=200, test_num=100, dtype=torch.float64)
+
+
+def _model(**kw):
+    return KAN(width=[2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64, **kw)
+
+
+def test_fit_reduces_loss_and_returns_history(ds):
+    model = _model()
+    before = (model(ds["test_input"]) - ds["test_label"]).pow(2).mean().sqrt().item()
+    hist = model.fit(ds, opt="LBFGS", steps=10)
+    assert set(hist) == {"train_loss", "test_loss", "reg"} and len(hist["train_loss"]) == 10
+    assert hist["test_loss"][-1] < 0.2 * before
+    # test_loss is the RMSE of the final model on the test set
+    rmse = (model(ds["test_input"]) - ds["test_label"]).pow(2).mean().sqrt().item()
+    assert abs(hist["test_loss"][-1] - rmse) < 1e-12
+    assert model.fit_input_ is not None and model.fit_input_.shape == (200, 2)
+
+
+def test_adam_minibatch_metrics_and_callbacks(ds):
+    model = _model()
+    seen = []
+
+    def train_rmse():
+        return (model(ds["train_input"]) - ds["train_label"]).pow(2).mean().sqrt()
+
+    def n_params(m, data):
+        return sum(p.numel() for p in m.parameters())
+
+    hist = fit(model, ds, opt="Adam", lr=0.02, steps=30, batch=50, metrics=[train_rmse, n_params],
+               callbacks=[lambda step, logs: seen.append((step, logs["train_rmse"]))], update_grid=False)
+    assert hist["train_rmse"][-1] < hist["train_rmse"][0]
+    assert hist["n_params"][0] == sum(p.numel() for p in model.parameters())
+    assert [s for s, _ in seen] == list(range(30))
+
+
+def test_regularization_is_reported_and_sparsifies(ds):
+    dense, sparse = _model(), _model()
+    dense.fit(ds, steps=10)
+    hist = sparse.fit(ds, steps=10, lamb=0.01, lamb_entropy=10.0, lamb_coef=0.1, lamb_coefdiff=0.1)
+    assert all(r > 0 for r in hist["reg"])
+    l1 = lambda m: sum(l.edge_std(x).sum() for l, x in zip(m.layers, m.layer_inputs(ds["train_input"])))  # noqa
+    assert l1(sparse) < l1(dense)
+
+
+def test_label_of_shape_n_is_reshaped_with_warning_never_broadcast(ds):
+    flat = dict(ds, train_label=ds["train_label"][:, 0], test_label=ds["test_label"][:, 0])
+    a, b = _model(), _model()
+    with pytest.warns(UserWarning, match="reshaping"):
+        ha = a.fit(flat, steps=3)
+    hb = b.fit(ds, steps=3)
+    assert ha["test_loss"] == hb["test_loss"]
+    two = KAN(width=[2, 2], seed=0, dtype=torch.float64)
+    with pytest.raises(ValueError, match="2 outputs"):
+        two.fit(flat, steps=1)
+
+
+@pytest.mark.parametrize("mutate,err,match", [
+    (lambda d: d.pop("test_label"), ValueError, "missing"),
+    (lambda d: d.update(train_input=d["train_input"][:, :1]), ValueError, "width"),
+    (lambda d: d.update(train_input=d["train_input"][:0], train_label=d["train_label"][:0]), ValueError, "empty"),
+    (lambda d: d["train_input"].__setitem__((3, 0), float("nan")), ValueError, "NaN"),
+    (lambda d: d["test_label"].__setitem__((0, 0), float("inf")), ValueError, "NaN"),
+    (lambda d: d.update(train_label=d["train_label"][:10]), ValueError, "rows"),
+    (lambda d: d.update(train_label=d["train_label"].repeat(1, 2)), ValueError, "shape"),
+    (lambda d: d.update(train_input=d["train_input"].numpy()), TypeError, "Tensor"),
+])
+def test_bad_datasets_are_rejected_before_training(ds, mutate, err, match):
+    data = {k: v.clone() for k, v in ds.items()}
+    mutate(data)
+    model = _model()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(err, match=match):
+        model.fit(data, steps=2)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_bad_options(ds):
+    with pytest.raises(ValueError, match="opt"):
+        _model().fit(ds, opt="SGD")
+    with pytest.raises(ValueError, match="batch"):
+        _model().fit(ds, batch=0)
+    with pytest.raises(TypeError, match="dict"):
+        _model().fit([1, 2, 3])
+
+
+def test_nan_step_stops_and_restores_last_good_parameters(ds):
+    model = _model()
+    calls = {"n": 0}
+
+    def loss_fn(pred, y):
+        calls["n"] += 1
+        loss = torch.mean((pred - y) ** 2)
+        return loss * float("nan") if calls["n"] > 25 else loss
+
+    model.fit(ds, opt="Adam", steps=25, loss_fn=loss_fn, update_grid=False)
+    good = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(RuntimeWarning, match="NaN"):
+        hist = model.fit(ds, opt="Adam", steps=10, loss_fn=loss_fn, update_grid=False)
+    assert hist["train_loss"] == []
+    assert all(torch.equal(good[k], v) for k, v in model.state_dict().items())
+
+
+def test_classification_with_class_index_labels():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(300, 2, generator=gen, dtype=torch.float64) * 2 - 1
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    data = {"train_input": x[:200], "train_label": y[:200], "test_input": x[200:], "test_label": y[200:]}
+    model = KAN(width=[2, 4, 2], grid=5, seed=0, dtype=torch.float64)
+
+    def acc():
+        return (model(x[200:]).argmax(1) == y[200:]).double().mean()
+
+    hist = model.fit(data, steps=15, loss_fn=torch.nn.CrossEntropyLoss(), metrics=[acc])
+    assert hist["acc"][-1] > 0.9
+
+
+def test_fit_is_silent_and_progress_bar_on_request(ds, capsys):
+    _model().fit(ds, steps=2)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    _model().fit(ds, steps=2, progress=True)
+    assert "fit" in capsys.readouterr().err
