@@ -45,16 +45,18 @@ def _check_base_fun(name: str) -> str:
     return name
 
 
-def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str) -> tuple[Tensor, Tensor, Tensor]:
-    """Flattened features and what the backward needs.
+def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
+              derivatives: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Flattened features [base | bases] per input, and what the backward needs.
 
-    x: (B, in) -> feat (B, in * (1 + nb)), idx (B, in, k + 1), ders (B, in, k + 1)
+    x: (B, in) -> feat (B, in * (1 + nb)), interval index i (B, in), local basis derivatives (B, in, k + 1) or None
     """
     nb = grid.shape[1] - k - 1
-    idx, vals, ders = splines.local_basis(x, grid, k, uniform)
-    feat = splines.dense_from_local(idx, vals, width=1 + nb, offset=1)  # (B, in, 1 + nb); column 0 is base
+    i, vals, ders = splines.local_basis(x, grid, k, uniform, derivatives)
+    feat = x.new_empty(x.shape[0], x.shape[1], 1 + nb)
+    feat[..., 1:] = splines.padded_dense(i, vals, nb)
     feat[..., 0] = BASE_FUNCTIONS[base][0](x)
-    return feat.reshape(x.shape[0], -1), idx, ders
+    return feat.view(x.shape[0], -1), i, ders
 
 
 class _KANLayerFunction(torch.autograd.Function):
@@ -71,13 +73,15 @@ class _KANLayerFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         x, weight, grid = ctx.saved_tensors
         k, uniform, base = ctx.conf
-        feat, idx, ders = _features(x, grid, k, uniform, base)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
         grad_x = grad_w = None
-        if ctx.needs_input_grad[1]:
+        if need_w:
             grad_w = grad_out.t() @ feat  # (out, in * (1 + nb))
-        if ctx.needs_input_grad[0]:
+        if need_x:
             g = (grad_out @ weight).view(x.shape[0], x.shape[1], -1)  # (B, in, 1 + nb)
-            grad_x = g[..., 0] * BASE_FUNCTIONS[base][1](x) + (g[..., 1:].gather(-1, idx) * ders).sum(-1)
+            local = splines.padded_gather(i, g[..., 1:], k)  # (B, in, k + 1)
+            grad_x = g[..., 0] * BASE_FUNCTIONS[base][1](x) + (local * ders).sum(-1)
         return grad_x, grad_w, None, None, None, None
 
 
@@ -181,8 +185,8 @@ class KANLayer(nn.Module):
 
     def spline_activations(self, x: Tensor) -> Tensor:
         """The raw splines sum_c coef B_c(x), without scales or mask: (B, in) -> (B, in, out)."""
-        idx, vals, _ = splines.local_basis(x, self.grid, self.k, self.uniform)
-        basis = splines.dense_from_local(idx, vals, width=self.n_basis)  # (B, in, nb)
+        i, vals, _ = splines.local_basis(x, self.grid, self.k, self.uniform, derivatives=False)
+        basis = splines.padded_dense(i, vals, self.n_basis)  # (B, in, nb)
         return torch.einsum("bic,ioc->bio", basis, self.coef)
 
     def edge_std(self, x: Tensor) -> Tensor:

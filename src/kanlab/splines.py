@@ -23,7 +23,8 @@ __all__ = [
     "extend_grid",
     "bspline_basis",
     "local_basis",
-    "dense_from_local",
+    "padded_dense",
+    "padded_gather",
     "coef2curve",
     "curve2coef",
     "refine_grid",
@@ -101,29 +102,24 @@ def bspline_basis(x: Tensor, grid: Tensor, k: int) -> Tensor:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _uniform_closed_form(f: Tensor, k: int) -> tuple[list[Tensor], list[Tensor]]:
-    """Values and d/du of the k + 1 cardinal B-splines active at fractional position f in [0, 1).
-
-    Entry m belongs to basis i - k + m where i is the interval index. Derivatives are per unit of u (knot spacing 1).
-    """
-    if k == 1:
-        one = torch.ones_like(f)
-        return [1 - f, f], [-one, one]
-    if k == 2:
-        g = 1 - f
-        return [0.5 * g * g, 0.5 + f * (1 - f), 0.5 * f * f], [-g, 1 - 2 * f, f]
-    if k == 3:
-        g = 1 - f
-        f2 = f * f
-        f3 = f2 * f
-        vals = [g * g * g / 6, (3 * f3 - 6 * f2 + 4) / 6, (-3 * f3 + 3 * f2 + 3 * f + 1) / 6, f3 / 6]
-        ders = [-0.5 * g * g, 1.5 * f2 - 2 * f, -1.5 * f2 + f + 0.5, 0.5 * f2]
-        return vals, ders
-    knots = [float(r) for r in range(-k + 1, k + 1)]  # t_{i-k+1} .. t_{i+k} relative to t_i, spacing 1
-    return _de_boor(f, knots, k)
+_UNIFORM_MATRICES: dict[int, Tensor] = {}
 
 
-def _de_boor(xr: Tensor, knots: list, k: int) -> tuple[list[Tensor], list[Tensor]]:
+def _uniform_matrix(k: int) -> Tensor:
+    """(k + 1, 2k + 2) float64: [1, f, .., f^k] @ M gives the k + 1 active cardinal B-spline values, then their
+    d/df. Entry m belongs to basis i - k + m for f in [0, 1) inside interval i."""
+    if k not in _UNIFORM_MATRICES:
+        f = torch.linspace(0.0, 1.0, k + 1, dtype=torch.float64)
+        vals, _ = _de_boor(f, [float(r) for r in range(-k + 1, k + 1)], k)
+        vander = f.unsqueeze(-1) ** torch.arange(k + 1, dtype=torch.float64)  # (k + 1 points, k + 1 powers)
+        mv = torch.linalg.solve(vander, torch.stack(vals, dim=-1))  # (powers, bases)
+        md = torch.zeros_like(mv)
+        md[:-1] = mv[1:] * torch.arange(1, k + 1, dtype=torch.float64).unsqueeze(-1)
+        _UNIFORM_MATRICES[k] = torch.cat([mv, md], dim=1)
+    return _UNIFORM_MATRICES[k]
+
+
+def _de_boor(xr: Tensor, knots: list, k: int, derivatives: bool = True) -> tuple[list[Tensor], list[Tensor]]:
     """Local de Boor triangle.
 
     xr: position relative to t_i, (B, in). knots: 2k entries t_{i-k+1} .. t_{i+k}, relative to t_i (floats on a
@@ -147,8 +143,10 @@ def _de_boor(xr: Tensor, knots: list, k: int) -> tuple[list[Tensor], list[Tensor
             saved = (xr - lo) * temp
         new.append(saved)
         vals = new
-    # derivative from degree k - 1 values (lower: bases i-k+1 .. i)
     ders: list[Tensor] = []
+    if not derivatives:
+        return vals, ders
+    # derivative from degree k - 1 values (lower: bases i-k+1 .. i)
     for m in range(k + 1):  # basis j = i - k + m
         d_val = torch.zeros_like(xr)
         if m >= 1:  # + k / (t_{j+k} - t_j) * N_{j, k-1}
@@ -159,61 +157,63 @@ def _de_boor(xr: Tensor, knots: list, k: int) -> tuple[list[Tensor], list[Tensor
     return vals, ders
 
 
-def local_basis(x: Tensor, grid: Tensor, k: int, uniform: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """The k + 1 nonzero bases at each point.
+def local_basis(
+    x: Tensor, grid: Tensor, k: int, uniform: bool, derivatives: bool = True
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The k + 1 bases that can be nonzero at each point.
 
     x: (B, in), grid: (in, G + 2k + 1).
-    Returns ``idx`` (B, in, k + 1) long, the basis indices i - k .. i of the interval i that holds x; ``vals`` and
-    ``ders`` (B, in, k + 1), their values and x-derivatives. A basis that does not exist (x outside the grid, or
-    near its ends) has weight 0 and its index clamped into [0, G + k - 1].
+    Returns ``i`` (B, in) long in [0, G + 2k], the interval that holds x (x is first clamped to the grid; points
+    off it get G + 2k, whose bases are all padding, values and slopes alike), and
+    ``vals``/``ders`` (B, in, k + 1): values and x-derivatives of bases i - k .. i (``ders`` is None unless asked).
+    Bases whose index falls outside [0, G + k) are *padding*: their weights are finite but meaningless, so callers
+    scatter into a buffer padded by k columns on the left and k + 1 on the right (:func:`padded_dense`).
     Differentiable in x (twice), so it serves physics-informed losses as well.
     """
-    n_knots = grid.shape[1]
-    n_int = n_knots - 1  # intervals of the extended grid: G + 2k
-    n_basis = n_knots - k - 1  # G + k
+    n_int = grid.shape[1] - 1  # intervals of the extended grid: G + 2k
+    lo, hi = grid[:, 0], grid[:, -1]
+    xc = torch.clamp(x, lo, hi)  # outside the grid every basis is 0: land on the edge, where they all vanish
     if uniform:
-        t0 = grid[:, 0]
         h = grid[:, 1] - grid[:, 0]
-        u = (x - t0) / h  # (B, in)
-        i = torch.floor(u.detach()).nan_to_num(nan=-1.0)  # NaN inputs: no basis (the base still carries NaN)
-        inside = (i >= 0) & (i < n_int)
-        i = i.clamp(0, n_int - 1).long()
-        # position inside the interval measured from the actual knot (one rounding, not two)
-        ti = torch.gather(grid, 1, i.t().contiguous()).t()  # (B, in)
-        f = (x - ti) / h
-        vals, ders = _uniform_closed_form(f, k)
-        ders = [d / h for d in ders]
-    else:
-        # searchsorted per input row: (in, n_knots) vs (in, B)
-        xt = x.detach().transpose(0, 1).contiguous()
-        i = torch.searchsorted(grid.contiguous(), xt, right=True).transpose(0, 1) - 1  # (B, in)
-        inside = (i >= 0) & (i < n_int)
-        i = i.clamp(0, n_int - 1)
-        # pad the knot rows by k extrapolated knots per side so that t_{i-k+1} .. t_{i+k} always exist
-        padded = extend_grid(grid, k)  # (in, n_knots + 2k); knot j sits at column j + k
-        offs = torch.arange(-k + 1, k + 1, device=x.device)  # (2k,)
-        cols = (i.unsqueeze(-1) + offs + k).transpose(0, 1).reshape(grid.shape[0], -1)  # (in, B * 2k)
-        local = torch.gather(padded, 1, cols).reshape(grid.shape[0], x.shape[0], 2 * k).transpose(0, 1)  # (B,in,2k)
-        ti = local[..., k - 1]  # t_i
-        xr = x - ti
-        knots = [local[..., r] - ti for r in range(2 * k)]
-        vals, ders = _de_boor(xr, knots, k)
-    vals_t = torch.stack(vals, dim=-1)  # (B, in, k + 1)
-    ders_t = torch.stack(ders, dim=-1)
-    idx = (i - k).unsqueeze(-1) + torch.arange(k + 1, device=x.device)  # (B, in, k + 1): bases i-k .. i
-    keep = inside.unsqueeze(-1) & (idx >= 0) & (idx < n_basis)
-    zero = torch.zeros((), dtype=x.dtype, device=x.device)
-    # bases that do not exist get weight 0 and a clamped (harmless) column index
-    return idx.clamp(0, n_basis - 1), torch.where(keep, vals_t, zero), torch.where(keep, ders_t, zero)
+        i = torch.floor((xc.detach() - lo) / h).nan_to_num_(nan=float(n_int)).clamp_(0, n_int).long()
+        i.masked_fill_((x.detach() < lo) | (x.detach() >= hi), n_int)  # off the grid: all k + 1 bases are padding
+        ti = torch.gather(grid, 1, i.t().contiguous()).t()  # (B, in); measured from the knot: one rounding
+        f = (xc - ti) / h
+        powers = [torch.ones_like(f), f]
+        for _ in range(k - 1):
+            powers.append(powers[-1] * f)
+        m = _uniform_matrix(k).to(dtype=x.dtype, device=x.device)
+        p = torch.stack(powers, dim=-1)  # (B, in, k + 1)
+        if derivatives:
+            both = p @ m  # (B, in, 2k + 2)
+            return i, both[..., : k + 1], both[..., k + 1 :] / h.unsqueeze(-1)
+        return i, p @ m[:, : k + 1], None
+    # adaptive grid: searchsorted per input row, then the local de Boor triangle on knots t_{i-k+1} .. t_{i+k}
+    xt = xc.detach().transpose(0, 1).contiguous()
+    i = (torch.searchsorted(grid.contiguous(), xt, right=True) - 1).clamp_(0, n_int).transpose(0, 1)  # (B, in)
+    i = i.masked_fill(x.detach() < lo, n_int)
+    padded = extend_grid(grid, k + 1)  # knot j sits at column j + k + 1; extrapolated knots keep spans nonzero
+    offs = torch.arange(-k + 1, k + 1, device=x.device) + k + 1  # (2k,)
+    cols = (i.unsqueeze(-1) + offs).transpose(0, 1).reshape(grid.shape[0], -1)  # (in, B * 2k)
+    local = torch.gather(padded, 1, cols).reshape(grid.shape[0], x.shape[0], 2 * k).transpose(0, 1)  # (B, in, 2k)
+    ti = local[..., k - 1]
+    vals, ders = _de_boor(xc - ti, [local[..., r] - ti for r in range(2 * k)], k, derivatives)
+    return i, torch.stack(vals, dim=-1), (torch.stack(ders, dim=-1) if derivatives else None)
 
 
-def dense_from_local(idx: Tensor, vals: Tensor, width: int, offset: int = 0) -> Tensor:
-    """Scatter local weights into a dense (B, in, width) tensor at columns offset + idx.
+def padded_dense(i: Tensor, vals: Tensor, n_basis: int) -> Tensor:
+    """Dense bases from :func:`local_basis`: (B, in) and (B, in, k + 1) -> (B, in, n_basis), a strided view."""
+    k = vals.shape[-1] - 1
+    buf = vals.new_zeros(vals.shape[0], vals.shape[1], n_basis + 2 * k + 1)
+    buf.scatter_add_(-1, i.unsqueeze(-1) + torch.arange(k + 1, device=i.device), vals)  # basis j at column j + k
+    return buf[..., k : k + n_basis]
 
-    idx, vals: (B, in, k + 1). Repeated (clamped) columns only ever carry zero weights, so adding is exact.
-    """
-    out = vals.new_zeros(vals.shape[0], vals.shape[1], width)
-    return out.scatter_add(-1, idx + offset if offset else idx, vals)
+
+def padded_gather(i: Tensor, dense: Tensor, k: int) -> Tensor:
+    """The inverse view: pick columns i - k .. i of dense (B, in, n_basis), zero outside -> (B, in, k + 1)."""
+    buf = dense.new_zeros(dense.shape[0], dense.shape[1], dense.shape[2] + 2 * k + 1)
+    buf[..., k : k + dense.shape[2]] = dense
+    return buf.gather(-1, i.unsqueeze(-1) + torch.arange(k + 1, device=i.device))
 
 
 # ----------------------------------------------------------------------------------------------------------------
