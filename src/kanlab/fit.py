@@ -108,6 +108,8 @@ def fit(
     progress: bool = False,
     seed: int = 0,
     callbacks: Sequence[Callable[[int, dict], None]] | None = None,
+    singularity_avoiding: bool = True,
+    y_th: float = 1000.0,
 ) -> dict[str, list[float]]:
     """Train ``model`` in place on a pykan-style dataset dict.
 
@@ -121,6 +123,8 @@ def fit(
     log: log a line (logging.INFO, logger 'kanlab.fit') every ``log`` steps; 0 turns it off.
     metrics: callables, either with no arguments (pykan style) or taking (model, dataset); recorded by __name__.
     callbacks: called as callback(step, logs) after every step.
+    singularity_avoiding: evaluate symbolic edges with their safe variants (1/x, log, ... bounded by about y_th),
+        in training and in the reported losses.
 
     Returns the history: ``train_loss`` and ``test_loss`` (RMSE when the labels match the predictions' shape,
     otherwise the loss_fn value), ``reg`` (the penalty before multiplying by lamb), plus one list per metric.
@@ -161,11 +165,11 @@ def fit(
         def closure():
             optimizer.zero_grad()
             if lamb > 0:
-                acts = model.layer_inputs(xb)
+                acts = model.layer_inputs(xb, singularity_avoiding, y_th)
                 pred = acts[-1]
                 reg = regularization(model, acts, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
             else:
-                pred = model(xb)
+                pred = model(xb, singularity_avoiding, y_th)
                 reg = pred.new_zeros(())
             loss = objective_fn(pred, yb)
             objective = loss + lamb * reg
@@ -190,11 +194,11 @@ def fit(
         with torch.no_grad():
             if opt == "LBFGS":
                 # the closure's last call may be a line-search probe: evaluate at the accepted parameters
-                train_metric = summary(model(xb), yb)
+                train_metric = summary(model(xb, singularity_avoiding, y_th), yb)
             else:
                 train_metric = summary(state["pred"], yb)
             te_ids = slice(None) if full else torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
-            test_metric = summary(model(x_te[te_ids]), y_te[te_ids])
+            test_metric = summary(model(x_te[te_ids], singularity_avoiding, y_th), y_te[te_ids])
         finite = math.isfinite(float(train_metric)) and all(bool(torch.isfinite(p).all()) for p in params)
         if not finite:
             model.load_state_dict(backup)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from .layer import KANLayer, _check_base_fun
+from .symbolic.layer import SymbolicLayer
 
 __all__ = ["KAN", "KANConfig"]
 
@@ -117,6 +118,7 @@ class KAN(nn.Module):
                      sb_trainable=sb_trainable, sparse_init=sparse_init, generator=gen, device=device, dtype=dtype)
             for l in range(depth)
         )
+        self.symbolic = nn.ModuleList(SymbolicLayer(w[l], w[l + 1], device=device, dtype=dtype) for l in range(depth))
         self.fit_input_: Tensor | None = None  # training inputs of the last fit: the default data for prune
 
     # ------------------------------------------------------------------ structure
@@ -149,11 +151,12 @@ class KAN(nn.Module):
         """A deep copy (in memory; no files)."""
         return copy.deepcopy(self)
 
-    def _with_layers(self, layers: list[KANLayer]) -> "KAN":
+    def _with_layers(self, layers: list[KANLayer], symbolic: list[SymbolicLayer] | None = None) -> "KAN":
         new = KAN.__new__(KAN)
         nn.Module.__init__(new)
         new.config = copy.deepcopy(self.config)
         new.layers = nn.ModuleList(layers)
+        new.symbolic = nn.ModuleList(symbolic if symbolic is not None else copy.deepcopy(list(self.symbolic)))
         new.config.width = new.width
         new.config.grid = new.grid
         new.fit_input_ = self.fit_input_
@@ -167,19 +170,22 @@ class KAN(nn.Module):
             raise ValueError(f"{name} must have shape (batch, {self.width[0]}) to match width[0], "
                              f"got {tuple(x.shape)}")
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, width[0]) -> (B, width[-1])."""
-        self.check_input(x)
-        for layer in self.layers:
-            x = layer(x)
-        return x
+    def _layer_forward(self, l: int, x: Tensor, singularity_avoiding: bool, y_th: float) -> Tensor:
+        y = self.layers[l](x)
+        s = self.symbolic[l](x, singularity_avoiding, y_th)
+        return y if s is None else y + s
 
-    def layer_inputs(self, x: Tensor) -> list[Tensor]:
+    def forward(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0) -> Tensor:
+        """x: (B, width[0]) -> (B, width[-1]). ``singularity_avoiding`` evaluates symbolic edges with their safe
+        variants (|f| bounded by about y_th near 1/x, log, ... singularities)."""
+        return self.layer_inputs(x, singularity_avoiding, y_th)[-1]
+
+    def layer_inputs(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0) -> list[Tensor]:
         """[x_0, x_1, ..., x_L]: the input of every layer and, last, the output. Differentiable."""
         self.check_input(x)
         acts = [x]
-        for layer in self.layers:
-            acts.append(layer(acts[-1]))
+        for l in range(self.depth):
+            acts.append(self._layer_forward(l, acts[-1], singularity_avoiding, y_th))
         return acts
 
     # ------------------------------------------------------------------ grids
@@ -187,9 +193,9 @@ class KAN(nn.Module):
     def update_grid(self, x: Tensor) -> None:
         """Fit every layer's grid to the data it sees, keeping the functions on those samples (in place)."""
         self.check_input(x)
-        for layer in self.layers:
+        for l, layer in enumerate(self.layers):
             layer.update_grid(x)
-            x = layer(x)
+            x = self._layer_forward(l, x, False, 1000.0)
 
     update_grid_from_samples = update_grid
 
@@ -234,3 +240,51 @@ class KAN(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
+
+    # ------------------------------------------------------------------ symbolic (delegating)
+    def set_mode(self, l: int, i: int, j: int, mode: str) -> None:
+        """Edge (l, i, j) is numeric ('n'), symbolic ('s') or both ('ns')."""
+        if mode not in ("n", "s", "ns", "sn"):
+            raise ValueError(f"unknown mode {mode!r}; choose 'n', 's' or 'ns'")
+        self._check_edge(l, i, j)
+        with torch.no_grad():
+            self.layers[l].mask[i, j] = float("n" in mode)
+        self.symbolic[l].set_edge(i, j, active="s" in mode)
+
+    def _check_edge(self, l: int, i: int, j: int) -> None:
+        if not 0 <= l < self.depth:
+            raise IndexError(f"layer {l} does not exist (depth {self.depth})")
+        w = self.width
+        if not (0 <= i < w[l] and 0 <= j < w[l + 1]):
+            raise IndexError(f"edge ({l}, {i}, {j}) does not exist: layer {l} maps {w[l]} -> {w[l + 1]} nodes")
+
+    def fix_symbolic(self, l: int, i: int, j: int, fun_name: str, fit_params: bool = True, x: Tensor | None = None,
+                     lib=None, **kwargs) -> float | None:
+        """Snap edge (l, i, j) to ``fun_name``; see :func:`kanlab.symbolic.fit.fix_symbolic`. Returns r^2."""
+        from .symbolic.fit import fix_symbolic
+
+        return fix_symbolic(self, l, i, j, fun_name, fit_params=fit_params, x=x, lib=lib, **kwargs)
+
+    def unfix_symbolic(self, l: int, i: int, j: int) -> None:
+        """Return edge (l, i, j) to its numeric spline."""
+        self.set_mode(l, i, j, "n")
+
+    def suggest_symbolic(self, l: int, i: int, j: int, lib=None, topk: int = 5, weight_simple: float = 0.8,
+                         x: Tensor | None = None, **kwargs):
+        """Ranked candidate functions for edge (l, i, j); see :func:`kanlab.symbolic.fit.suggest_symbolic`."""
+        from .symbolic.fit import suggest_symbolic
+
+        return suggest_symbolic(self, l, i, j, lib=lib, topk=topk, weight_simple=weight_simple, x=x, **kwargs)
+
+    def auto_symbolic(self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8,
+                      x: Tensor | None = None, **kwargs) -> dict:
+        """Snap every active numeric edge to its best library function; see :func:`kanlab.symbolic.fit.auto_symbolic`."""
+        from .symbolic.fit import auto_symbolic
+
+        return auto_symbolic(self, lib=lib, r2_threshold=r2_threshold, weight_simple=weight_simple, x=x, **kwargs)
+
+    def symbolic_formula(self, var=None, simplify: bool = False, **kwargs):
+        """([sympy expression per output], input symbols); see :func:`kanlab.symbolic.formula.symbolic_formula`."""
+        from .symbolic.formula import symbolic_formula
+
+        return symbolic_formula(self, var=var, simplify=simplify, **kwargs)

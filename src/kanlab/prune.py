@@ -53,7 +53,7 @@ def attribute(model: KAN, x: Tensor | None = None) -> Attribution:
     node_scores = [score.mean(dim=0)]
     edge_scores = []
     for l in range(model.depth - 1, -1, -1):
-        e = model.layers[l].edge_std(acts[l])  # (in, out)
+        e = edge_std(model, l, acts[l])  # (in, out)
         s = acts[l + 1].std(dim=0)  # (out,)
         edge = e.unsqueeze(0) * (score / (s + 1e-4)).unsqueeze(1)  # (n_query, in, out)
         score = edge.sum(dim=2)  # (n_query, in)
@@ -62,10 +62,26 @@ def attribute(model: KAN, x: Tensor | None = None) -> Attribution:
     return Attribution(node_scores=node_scores[::-1], edge_scores=edge_scores[::-1])
 
 
+def edge_std(model: KAN, l: int, x: Tensor) -> Tensor:
+    """Std over the batch of every edge's total output (numeric + symbolic) in layer l: (in, out)."""
+    layer, sym = model.layers[l], model.symbolic[l]
+    e = layer.edge_std(x)
+    parts = sym.edge_values(x)
+    if parts:
+        feat = layer.features(x)  # (B, in, 1 + nb)
+        w = layer.folded_weight().view(layer.out_dim, layer.in_dim, -1)  # (out, in, 1 + nb)
+        e = e.clone()
+        for ii, oo, vals in parts:
+            numeric = torch.einsum("bnc,nc->bn", feat[:, ii], w[oo, ii])
+            e[ii, oo] = (numeric + vals).std(dim=0)
+    return e
+
+
 def _rebuild(model: KAN, keep: list[Tensor]) -> KAN:
     """New model keeping nodes keep[l] (index tensors) at every layer boundary l = 0..L."""
     layers = [layer.subset(keep[l], keep[l + 1]) for l, layer in enumerate(model.layers)]
-    return model._with_layers(layers)
+    symbolic = [sym.subset(keep[l].tolist(), keep[l + 1].tolist()) for l, sym in enumerate(model.symbolic)]
+    return model._with_layers(layers, symbolic)
 
 
 def prune_node(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,

@@ -1,0 +1,95 @@
+"""Reading a formula off a symbolic KAN, and making it readable: rounding and snapping constants."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import sympy
+import torch
+
+from ..model import KAN
+
+__all__ = ["symbolic_formula", "ex_round", "snap_constants", "simplify_formula", "numeric_edges"]
+
+
+def numeric_edges(model: KAN) -> list[tuple[int, int, int]]:
+    """Edges (l, i, j) whose numeric spline is still on."""
+    return [(l, i, j) for l, layer in enumerate(model.layers) for i, j in torch.nonzero(layer.mask).tolist()]
+
+
+def _symbols(var, n: int) -> list[sympy.Expr]:
+    if var is None:
+        return list(sympy.symbols(f"x_1:{n + 1}"))
+    var = [sympy.Symbol(v) if isinstance(v, str) else v for v in var]
+    if len(var) != n:
+        raise ValueError(f"var has {len(var)} entries but the model has {n} inputs")
+    return var
+
+
+def symbolic_formula(model: KAN, var: Sequence | None = None, simplify: bool = False, n_digit: int | None = None,
+                     tol: float = 1e-4) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
+    """([one sympy expression per output], input symbols) of a model whose active edges are all symbolic.
+
+    var: input names (strings or sympy symbols; default x_1 .. x_n). simplify: snap constants close to integers,
+    simple fractions and multiples of pi (relative tolerance ``tol``) and drop negligible terms. n_digit: round
+    the remaining floats. Numeric edges left raise ValueError: call ``auto_symbolic`` or ``fix_symbolic`` first.
+    """
+    left = numeric_edges(model)
+    if left:
+        shown = ", ".join(map(str, left[:8])) + (" ..." if len(left) > 8 else "")
+        raise ValueError(f"{len(left)} edge(s) are still numeric splines: {shown}; fix them with auto_symbolic() "
+                         "or fix_symbolic() before asking for a formula")
+    inputs = _symbols(var, model.width[0])
+    nodes: list[sympy.Expr] = list(inputs)
+    for l, sym in enumerate(model.symbolic):
+        out: list[sympy.Expr] = [sympy.Integer(0)] * sym.out_dim
+        affine = sym.affine.detach().double().cpu()
+        for i, j in torch.nonzero(sym.mask).tolist():
+            a, b, c, d = (sympy.Float(float(v)) for v in affine[i, j])
+            f = sym.library[sym.names[i][j]].sympy_fn
+            out[j] = out[j] + c * f(a * nodes[i] + b) + d
+        nodes = out
+    if simplify:
+        nodes = [simplify_formula(e, tol) for e in nodes]
+    if n_digit is not None:
+        nodes = [ex_round(e, n_digit) for e in nodes]
+    return nodes, inputs
+
+
+def ex_round(expr: sympy.Expr, n_digit: int) -> sympy.Expr:
+    """Round every float in ``expr`` to ``n_digit`` decimals."""
+    return expr.xreplace({f: sympy.Float(round(float(f), n_digit)) for f in expr.atoms(sympy.Float)})
+
+
+def _snap(v: float, tol: float, zero_tol: float) -> sympy.Expr | None:
+    if abs(v) < zero_tol:
+        return sympy.Integer(0)
+    for q in range(1, 13):
+        p = round(v * q)
+        if p != 0 and abs(v - p / q) <= tol * abs(v):
+            return sympy.Rational(p, q)
+    for q in (1, 2, 3, 4, 6):
+        p = round(v * q / math.pi)
+        if p != 0 and abs(v - p * math.pi / q) <= tol * abs(v):
+            return sympy.pi * sympy.Rational(p, q)
+    return None
+
+
+def snap_constants(expr: sympy.Expr, tol: float = 1e-4, zero_tol: float = 1e-4) -> sympy.Expr:
+    """Replace floats within relative ``tol`` of k/q (q <= 12) or k pi/q by the exact constant, and floats below
+    ``zero_tol`` in size by 0."""
+    repl = {}
+    for f in expr.atoms(sympy.Float):
+        s = _snap(float(f), tol, zero_tol)
+        if s is not None:
+            repl[f] = s
+    return expr.xreplace(repl)
+
+
+def simplify_formula(expr: sympy.Expr, tol: float = 1e-4) -> sympy.Expr:
+    """Expand products and powers inside every function (not exp of sums), snap constants, tidy up."""
+    expanded = sympy.expand(expr, power_exp=False, power_base=False, log=False, deep=True)
+    snapped = snap_constants(expanded, tol)
+    # a second pass: snapping can expose new products of exact constants and small leftover floats
+    return snap_constants(sympy.expand(snapped, power_exp=False, power_base=False, log=False, deep=True), tol)
