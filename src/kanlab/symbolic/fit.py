@@ -112,6 +112,8 @@ def fit_affine(x: Tensor, y: Tensor, fn: SymbolicFunction, a_range: tuple[float,
         return AffineFit((1.0, 0.0, 0.0, float(y.mean())), 0.0)
     best_a, best_b, best = _polish(x, y, fn, best_a, best_b, best, polish_steps)
     c, d = _linear(fn.torch_fn(best_a * x + best_b), y)
+    if fn.name == "exp":  # c exp(a x + b) = (c e^b) exp(a x): keep the argument small
+        best_b, c = 0.0, c * math.exp(best_b)
     return AffineFit((best_a, best_b, c, d), max(best, 0.0))
 
 
@@ -195,7 +197,7 @@ def _rank(xs: Tensor, ys: Tensor, library: SymbolicLibrary, weight_simple: float
         r2_loss = math.log2(1 + 1e-5 - min(fit.r2, 1.0))
         score = weight_simple * fn.complexity + (1 - weight_simple) * r2_loss
         out.append(Suggestion(name, fit.r2, fn.complexity, score, fit.params))
-    out.sort(key=lambda s: (s.score, s.name))
+    out.sort(key=lambda s: s.score)  # stable: ties keep the library's order
     return out[:topk] if topk else out
 
 

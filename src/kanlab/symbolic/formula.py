@@ -28,7 +28,7 @@ def _symbols(var, n: int) -> list[sympy.Expr]:
 
 
 def symbolic_formula(model: KAN, var: Sequence | None = None, simplify: bool = False, n_digit: int | None = None,
-                     tol: float = 1e-4) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
+                     tol: float = 1e-6) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
     """([one sympy expression per output], input symbols) of a model whose active edges are all symbolic.
 
     var: input names (strings or sympy symbols; default x_1 .. x_n). simplify: snap constants close to integers,
@@ -76,7 +76,7 @@ def _snap(v: float, tol: float, zero_tol: float) -> sympy.Expr | None:
     return None
 
 
-def snap_constants(expr: sympy.Expr, tol: float = 1e-4, zero_tol: float = 1e-4) -> sympy.Expr:
+def snap_constants(expr: sympy.Expr, tol: float = 1e-6, zero_tol: float = 1e-6) -> sympy.Expr:
     """Replace floats within relative ``tol`` of k/q (q <= 12) or k pi/q by the exact constant, and floats below
     ``zero_tol`` in size by 0."""
     repl = {}
@@ -87,7 +87,7 @@ def snap_constants(expr: sympy.Expr, tol: float = 1e-4, zero_tol: float = 1e-4) 
     return expr.xreplace(repl)
 
 
-def simplify_formula(expr: sympy.Expr, tol: float = 1e-4) -> sympy.Expr:
+def simplify_formula(expr: sympy.Expr, tol: float = 1e-6) -> sympy.Expr:
     """Expand products and powers inside every function (not exp of sums), snap constants, tidy up."""
     expanded = sympy.expand(expr, power_exp=False, power_base=False, log=False, deep=True)
     snapped = snap_constants(expanded, tol)

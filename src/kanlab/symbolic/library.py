@@ -116,11 +116,14 @@ def _safe_inv_sqrt(x: Tensor, y_th: float) -> Tensor:
 
 
 def _safe_log(x: Tensor, y_th: float) -> Tensor:
-    return torch.log(torch.clamp(x, min=math.exp(-y_th)))
+    floor = max(math.exp(-y_th), torch.finfo(x.dtype).tiny) if x.is_floating_point() else math.exp(-y_th)
+    return torch.log(torch.clamp(x, min=floor))
 
 
 def _safe_exp(x: Tensor, y_th: float) -> Tensor:
-    return torch.exp(torch.clamp(x, max=math.log(y_th)))
+    # exp has no singularity, only overflow: clamping at log(y_th) would change the function wherever a fitted
+    # edge c * exp(a x + b) uses a large b with a tiny c, so only guard against overflow (float32 included)
+    return torch.exp(torch.clamp(x, max=80.0))
 
 
 def _safe_tan(x: Tensor, y_th: float) -> Tensor:

@@ -1,0 +1,126 @@
+"""L-BFGS with a strong-Wolfe line search whose curvature-pair threshold is a parameter.
+
+torch.optim.LBFGS drops a curvature pair whenever y.s <= 1e-10. Near a very good fit (symbolic KANs reach RMSE
+1e-12) every pair is that small, so torch's optimizer silently degrades to steepest descent and stalls around
+1e-6. Here the threshold is ``tolerance_ys`` (default 1e-32), which keeps the quasi-Newton model alive to the end.
+The line search is torch's own strong-Wolfe routine.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.optim.lbfgs import _strong_wolfe  # torch's strong-Wolfe line search (stable private helper)
+
+__all__ = ["LBFGS"]
+
+
+class LBFGS(torch.optim.Optimizer):
+    """Limited-memory BFGS over all parameters of one group, as a flat vector."""
+
+    def __init__(self, params, lr: float = 1.0, max_iter: int = 20, history_size: int = 10,
+                 tolerance_grad: float = 1e-32, tolerance_change: float = 1e-32, tolerance_ys: float = 1e-32,
+                 line_search_fn: str | None = "strong_wolfe") -> None:
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"unknown line_search_fn {line_search_fn!r}; choose None or 'strong_wolfe'")
+        defaults = dict(lr=lr, max_iter=max_iter, history_size=history_size, tolerance_grad=tolerance_grad,
+                        tolerance_change=tolerance_change, tolerance_ys=tolerance_ys, line_search_fn=line_search_fn)
+        super().__init__(params, defaults)
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS supports a single parameter group")
+        self._params: list[Tensor] = self.param_groups[0]["params"]
+
+    # ------------------------------------------------------------------ flat views
+    def _gather_grad(self) -> Tensor:
+        return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self._params])
+
+    def _add(self, step: float, direction: Tensor) -> None:
+        offset = 0
+        with torch.no_grad():
+            for p in self._params:
+                n = p.numel()
+                p.add_(direction[offset : offset + n].view_as(p), alpha=step)
+                offset += n
+
+    def _set(self, values: list[Tensor]) -> None:
+        with torch.no_grad():
+            for p, v in zip(self._params, values):
+                p.copy_(v)
+
+    def _evaluate(self, closure: Callable[[], Tensor], x: list[Tensor], t: float, d: Tensor) -> tuple[float, Tensor]:
+        self._add(t, d)
+        loss = float(closure())
+        grad = self._gather_grad()
+        self._set(x)
+        return loss, grad
+
+    # ------------------------------------------------------------------ step
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
+        """One optimizer step: up to max_iter quasi-Newton iterations. ``closure`` must zero grads, compute the
+        loss, call backward and return the loss."""
+        closure = torch.enable_grad()(closure)
+        g = self.param_groups[0]
+        lr, max_iter, history = g["lr"], g["max_iter"], g["history_size"]
+        tol_grad, tol_change, tol_ys = g["tolerance_grad"], g["tolerance_change"], g["tolerance_ys"]
+        st = self.state[self._params[0]]
+        st.setdefault("n_iter", 0)
+
+        orig_loss = closure()
+        loss = float(orig_loss)
+        flat_grad = self._gather_grad()
+        if flat_grad.abs().max() <= tol_grad:
+            return orig_loss
+        d, t = st.get("d"), st.get("t")
+        old_dirs, old_stps, ro = st.setdefault("old_dirs", []), st.setdefault("old_stps", []), st.setdefault("ro", [])
+        h_diag, prev_grad = st.get("H_diag", 1.0), st.get("prev_flat_grad")
+
+        for it in range(max_iter):
+            st["n_iter"] += 1
+            if st["n_iter"] == 1:
+                d, h_diag = -flat_grad, 1.0
+            else:
+                y = flat_grad - prev_grad
+                s = d * t
+                ys = float(y.dot(s))
+                if ys > tol_ys:
+                    if len(old_dirs) == history:
+                        old_dirs.pop(0), old_stps.pop(0), ro.pop(0)
+                    old_dirs.append(y), old_stps.append(s), ro.append(1.0 / ys)
+                    h_diag = ys / float(y.dot(y))
+                q = -flat_grad
+                alphas = []
+                for k in range(len(old_dirs) - 1, -1, -1):
+                    a = float(old_stps[k].dot(q)) * ro[k]
+                    q = q - a * old_dirs[k]
+                    alphas.append(a)
+                r = q * h_diag
+                for k, a in zip(range(len(old_dirs)), reversed(alphas)):
+                    b = float(old_dirs[k].dot(r)) * ro[k]
+                    r = r + (a - b) * old_stps[k]
+                d = r
+            prev_grad = flat_grad.clone()
+            prev_loss = loss
+            t = min(1.0, 1.0 / float(flat_grad.abs().sum())) * lr if st["n_iter"] == 1 else lr
+            gtd = float(flat_grad.dot(d))
+            if gtd > -tol_change:
+                break
+            if g["line_search_fn"] == "strong_wolfe":
+                x0 = [p.detach().clone() for p in self._params]
+                loss, flat_grad, t, _ = _strong_wolfe(
+                    lambda x, step, direction: self._evaluate(closure, x, step, direction), x0, t, d, loss,
+                    flat_grad, gtd)
+                self._add(t, d)
+            else:
+                self._add(t, d)
+                if it != max_iter - 1:
+                    loss = float(closure())
+                    flat_grad = self._gather_grad()
+            if flat_grad.abs().max() <= tol_grad or float((d * t).abs().max()) <= tol_change:
+                break
+            if abs(loss - prev_loss) < tol_change:
+                break
+        st.update(d=d, t=t, H_diag=h_diag, prev_flat_grad=prev_grad)
+        return orig_loss

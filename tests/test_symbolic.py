@@ -1,0 +1,219 @@
+import math
+import os
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+from kanlab import KAN, create_dataset
+from kanlab.symbolic import DEFAULT_LIBRARY, SymbolicLibrary
+from kanlab.symbolic.compile import kanpiler
+from kanlab.symbolic.export import to_latex, to_numpy_function, to_torch_module
+from kanlab.symbolic.fit import fit_affine
+from kanlab.symbolic.formula import ex_round, snap_constants
+
+PYKAN_NAMES = ["x", "x^2", "x^3", "x^4", "x^5", "1/x", "1/x^2", "1/x^3", "1/x^4", "1/x^5", "sqrt", "x^0.5", "x^1.5",
+               "1/sqrt(x)", "1/x^0.5", "exp", "log", "abs", "sin", "cos", "tan", "tanh", "sgn", "arcsin", "arccos",
+               "arctan", "arctanh", "0", "gaussian"]
+
+
+# ------------------------------------------------------------------------------------------------ library
+def test_library_has_pykans_functions_and_matches_sympy():
+    assert set(PYKAN_NAMES) <= set(DEFAULT_LIBRARY)
+    x = sympy.Symbol("x")
+    pts = torch.tensor([0.3, 0.55, 0.8], dtype=torch.float64)
+    for name in PYKAN_NAMES:
+        fn = DEFAULT_LIBRARY[name]
+        f = sympy.lambdify(x, fn.sympy_fn(x), "numpy")
+        expected = np.broadcast_to(np.asarray(f(pts.numpy()), dtype=float), (3,))
+        assert np.allclose(fn.torch_fn(pts).numpy(), expected), name
+        assert torch.allclose(fn.safe(pts, 1000.0), fn.torch_fn(pts)), name
+
+
+def test_library_is_immutable_and_extensible():
+    lib = DEFAULT_LIBRARY.with_function("cosh", torch.cosh, sympy.cosh, 5)
+    assert "cosh" in lib and "cosh" not in DEFAULT_LIBRARY
+    with pytest.raises(TypeError):
+        DEFAULT_LIBRARY["cosh"] = lib["cosh"]  # type: ignore[index]
+    with pytest.raises(ValueError, match="valid names"):
+        DEFAULT_LIBRARY.subset(["sin", "sinc"])
+    with pytest.raises(ValueError, match="duplicate"):
+        SymbolicLibrary([lib["sin"], lib["sin"]])
+
+
+@pytest.mark.parametrize("name", ["1/x", "1/x^2", "1/x^3", "log", "sqrt", "1/sqrt(x)", "tan", "arctanh", "arcsin",
+                                  "exp", "x^1.5"])
+def test_safe_variants_are_finite_with_finite_gradients(name):
+    x = torch.tensor([-2.0, -1.0, -1e-9, 0.0, 1e-9, 1.0, math.pi / 2, 50.0], dtype=torch.float64,
+                     requires_grad=True)
+    y = DEFAULT_LIBRARY[name].safe(x, 1000.0)
+    (g,) = torch.autograd.grad(y.sum(), x)
+    assert torch.isfinite(y).all() and torch.isfinite(g).all()
+    if name != "exp":  # exp has no singularity: its safe variant only guards against overflow
+        assert y.abs().max() <= 1000.0 * 1.01 + 1
+
+
+# ------------------------------------------------------------------------------------------------ edge fitting
+@pytest.mark.parametrize("name,params", [("sin", (2.0, 0.5, 1.5, -0.3)), ("exp", (1.3, -0.2, 0.7, 0.1)),
+                                         ("x^2", (1.5, 0.4, -2.0, 0.5)), ("tanh", (3.0, 0.0, 1.0, 0.0)),
+                                         ("log", (2.0, 3.0, 1.0, 0.0)), ("1/x", (1.0, 2.0, 1.0, 0.0))])
+def test_fit_affine_recovers_parameters(name, params):
+    x = torch.linspace(-1, 1, 300, dtype=torch.float64)
+    a, b, c, d = params
+    fn = DEFAULT_LIBRARY[name]
+    y = c * fn.torch_fn(a * x + b) + d
+    fit = fit_affine(x, y, fn)
+    assert fit.r2 > 1 - 1e-9
+    pred = fit.params[2] * fn.torch_fn(fit.params[0] * x + fit.params[1]) + fit.params[3]
+    assert (pred - y).abs().max() < 1e-6
+    assert fit_affine(x, y, fn) == fit  # deterministic
+
+
+def test_fit_affine_never_crosses_singularities_and_handles_flat_edges():
+    x = torch.linspace(-1, 1, 200, dtype=torch.float64)
+    y = torch.sin(3 * x)
+    fit = fit_affine(x, y, DEFAULT_LIBRARY["log"])
+    z = fit.params[0] * x + fit.params[1]
+    assert fit.r2 == 0 or (z > 0).all()
+    flat = fit_affine(x, torch.full_like(x, 2.5), DEFAULT_LIBRARY["sin"])
+    assert flat.params[2] == 0 and flat.params[3] == 2.5 and not math.isnan(flat.r2)
+    with pytest.raises(ValueError, match="NaN"):
+        fit_affine(torch.tensor([0.0, float("nan")]), torch.zeros(2), DEFAULT_LIBRARY["sin"])
+
+
+# ------------------------------------------------------------------------------------------------ model edits
+def _model_with_data(f=lambda x: torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2, width=(2, 1)):
+    ds = create_dataset(f, n_var=2, train_num=500, test_num=200, dtype=torch.float64)
+    model = KAN(width=list(width), grid=5, k=3, seed=0, dtype=torch.float64)
+    model.fit(ds, steps=30)
+    return model, ds
+
+
+def test_suggest_fix_unfix_and_modes():
+    model, ds = _model_with_data()
+    sugg = model.suggest_symbolic(0, 0, 0, topk=3)
+    assert len(sugg) == 3 and sugg[0].name == "sin" and sugg[0].score <= sugg[1].score
+    before = model(ds["test_input"])
+    r2 = model.fix_symbolic(0, 0, 0, "sin")
+    assert r2 > 0.999
+    assert model.layers[0].mask[0, 0] == 0 and model.symbolic[0].mask[0, 0] == 1
+    assert (model(ds["test_input"]) - before).abs().max() < 0.05
+    model.unfix_symbolic(0, 0, 0)
+    assert model.layers[0].mask[0, 0] == 1 and model.symbolic[0].mask[0, 0] == 0
+    assert torch.allclose(model(ds["test_input"]), before)
+    model.set_mode(0, 0, 0, "ns")
+    assert model.layers[0].mask[0, 0] == 1 and model.symbolic[0].mask[0, 0] == 1
+    with pytest.raises(ValueError, match="valid names"):
+        model.fix_symbolic(0, 0, 0, "sinc")
+    with pytest.raises(ValueError, match="mode"):
+        model.set_mode(0, 0, 0, "q")
+    with pytest.raises(IndexError):
+        model.fix_symbolic(0, 5, 0, "sin")
+    assert model.fix_symbolic(0, 1, 0, "x^2", fit_params=False) is None
+    assert model.symbolic[0].affine[1, 0].tolist() == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_dead_edge_gets_the_zero_function():
+    model, ds = _model_with_data(f=lambda x: torch.sin(torch.pi * x[:, [0]]))
+    with torch.no_grad():
+        model.layers[0].coef[1].zero_()
+        model.layers[0].scale_base[1].zero_()
+    sugg = model.suggest_symbolic(0, 1, 0)
+    assert sugg[0].name == "0" and not math.isnan(sugg[0].r2)
+
+
+def test_numeric_path_untouched_without_symbolic_edges():
+    model = KAN([2, 3, 1], seed=0)
+    assert all(s(torch.rand(4, 2 if l == 0 else 3)) is None for l, s in enumerate(model.symbolic))
+
+
+def test_formula_requires_symbolic_edges():
+    model, _ = _model_with_data()
+    with pytest.raises(ValueError, match="numeric"):
+        model.symbolic_formula()
+
+
+def test_singular_edges_use_safe_variants_in_fit():
+    ds = create_dataset(lambda x: 1 / (x[:, [0]] + 0.02) * 0.01, n_var=1, train_num=200, test_num=50,
+                        ranges=[-1, 1], dtype=torch.float64)
+    model = KAN([1, 1], grid=3, seed=0, dtype=torch.float64)
+    model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
+    hist = model.fit(ds, steps=3, update_grid=False)
+    assert all(math.isfinite(v) for v in hist["train_loss"])
+
+
+# ------------------------------------------------------------------------------------------------ recovery
+X1, X2 = sympy.symbols("x_1 x_2")
+CASES = [
+    (lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2), sympy.exp(sympy.sin(sympy.pi * X1) + X2**2)),
+    (lambda x: torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2, sympy.sin(sympy.pi * X1) + X2**2),
+    (lambda x: x[:, [0]] ** 2 + x[:, [1]] ** 2, X1**2 + X2**2),
+    (lambda x: torch.tanh(2 * x[:, [0]]) + torch.exp(x[:, [1]]), sympy.tanh(2 * X1) + sympy.exp(X2)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_recovers_formulas_exactly(case):
+    f, truth = CASES[case]
+    ds = create_dataset(f, n_var=2, dtype=torch.float64, seed=0)
+    # seed 2: with pykan's hyperparameters, seed 0 sparsifies cases 1 and 2 into a poor one-node minimum (pykan
+    # 0.2.8 lands there too); the seed workflow itself (case 0, seed 0) is checked by `make demo`
+    model = KAN(width=[2, 5, 1], grid=5, k=3, seed=2, dtype=torch.float64)
+    model.fit(ds, steps=20, lamb=0.01, lamb_entropy=10.0)
+    model = model.prune()
+    model.fit(ds, steps=50)
+    model = model.refine(10)
+    model.fit(ds, steps=50)
+    model.auto_symbolic(lib=["x", "x^2", "x^3", "x^4", "exp", "log", "sqrt", "tanh", "sin", "abs"])
+    model.fit(ds, steps=50)
+    (expr,), syms = model.symbolic_formula(simplify=True)
+    fresh = torch.rand(500, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    got = to_numpy_function([expr], syms)(fresh.numpy())[:, 0]
+    want = to_numpy_function([truth], [X1, X2])(fresh.numpy())[:, 0]
+    assert np.abs(got - want).max() < 1e-6, f"recovered {expr}, expected {truth}"
+    assert sympy.simplify(expr - truth) == 0, f"recovered {expr}, expected {truth}"
+
+
+# ------------------------------------------------------------------------------------------------ formulas
+def test_rounding_snapping_and_exports():
+    x = sympy.Symbol("x")
+    expr = 1.0000001 * sympy.exp(1.9999999 * x**2 + 0.99999999 * sympy.sin(3.14159265 * x)) + 2.3e-9
+    snapped = snap_constants(expr)
+    assert snapped == sympy.exp(2 * x**2 + sympy.sin(sympy.pi * x))
+    assert snap_constants(sympy.Float(97.7523) * x) == sympy.Float(97.7523) * x  # not a "nice" constant: kept
+    assert ex_round(sympy.Float(1.23456) * x, 2) == sympy.Float(1.23) * x
+    assert to_latex(snapped) == sympy.latex(snapped)
+    pts = np.linspace(-1, 1, 7)[:, None]
+    ref = np.exp(2 * pts[:, 0] ** 2 + np.sin(np.pi * pts[:, 0]))
+    assert np.allclose(to_numpy_function(snapped, [x])(pts)[:, 0], ref)
+    mod = to_torch_module(snapped, [x])
+    t = torch.tensor(pts, requires_grad=True)
+    out = mod(t)
+    assert np.allclose(out.detach().numpy()[:, 0], ref)
+    out.sum().backward()
+    assert t.grad is not None and torch.isfinite(t.grad).all()
+    with pytest.raises(NotImplementedError):
+        to_torch_module(sympy.besselj(0, x), [x])
+
+
+def test_kanpiler_builds_exact_models():
+    x, y, z = sympy.symbols("x y z")
+    pts = torch.rand(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for expr in [sympy.exp(sympy.sin(sympy.pi * x) + y**2), sympy.sin(x) + x**2 + 3,
+                 sympy.sqrt(x**2 + y**2 + 1), sympy.exp(sympy.sin(x)) + 2 * sympy.cos(sympy.exp(y) + z), x]:
+        model = kanpiler([x, y, z], expr, dtype=torch.float64)
+        ref = to_torch_module([expr], [x, y, z])(pts)
+        assert (model(pts) - ref).abs().max() < 1e-12, expr
+        (back,), _ = model.symbolic_formula(var=[x, y, z], simplify=True)
+        assert sympy.simplify(back - expr) == 0
+    with pytest.raises(NotImplementedError, match="multiplication"):
+        kanpiler([x, y], x * y)
+
+
+def test_symbolic_workflow_writes_no_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model, _ = _model_with_data()
+    model.auto_symbolic(lib=["x", "x^2", "sin"])
+    model.symbolic_formula()
+    assert os.listdir(tmp_path) == []
