@@ -18,8 +18,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+OUT ?= .
+
 demo: install
-	$(BIN)/python examples/seed_workflow.py
+	$(BIN)/python examples/seed_workflow.py --out $(OUT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,13 +1,17 @@
 """The seed workflow: train, prune, refine, snap to symbolic functions and read off the formula of
 f(x1, x2) = exp(sin(pi x1) + x2^2).
 
-Run with `make demo`. Prints the width and test RMSE after each stage (float64), then the formula and its LaTeX.
+Run with `make demo` (or `make demo OUT=some/folder`). Prints the width and test RMSE after each stage (float64),
+the formula and its LaTeX, and saves the diagram of the pruned, symbolic network as kanlab-demo.png in the folder
+given by --out (default: the current directory).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -22,6 +26,13 @@ def target(x: torch.Tensor) -> torch.Tensor:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=".", help="folder for kanlab-demo.png (default: current directory)")
+    args = ap.parse_args()
+    out_dir = Path(args.out)
+    if not out_dir.is_dir():
+        print(f"error: --out {out_dir} is not a folder", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     dtype = torch.float64
     dataset = create_dataset(target, n_var=2, dtype=dtype, seed=0)
@@ -49,6 +60,9 @@ def main() -> int:
     x = dataset["test_input"]
     err = (to_torch_module([formula], variables)(x) - target(x)).abs().max().item()
     print(f"max |formula - f| on the test set: {err:.2e}")
+    png = out_dir / "kanlab-demo.png"
+    model.plot(in_vars=variables, out_vars=["f"], title=f"${to_latex(formula)}$", path=str(png))
+    print(f"diagram saved to {png.resolve()}")
     print(f"total {time.perf_counter() - t0:.1f} s")
     if err >= 1e-6:
         print("FAIL: the formula does not match f", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import sys
 import warnings
 from typing import Callable, Mapping, Sequence
 
@@ -179,7 +180,9 @@ def fit(
 
         return closure
 
-    bar = tqdm(range(steps), disable=not progress, desc="fit", dynamic_ncols=True)
+    # off a terminal (logs, CI) refresh at most every 5 s so that the bar cannot flood the output
+    bar = tqdm(range(steps), disable=not progress, desc="fit", dynamic_ncols=True,
+               mininterval=0.1 if sys.stderr.isatty() else 5.0)
     for step in bar:
         if full:
             xb, yb = x_tr, y_tr

@@ -217,10 +217,11 @@ class KAN(nn.Module):
 
         return attribute(self, x)
 
-    def prune_node(self, threshold: float = 1e-2, x: Tensor | None = None, active_neurons_id=None) -> "KAN":
+    def prune_node(self, threshold: float = 1e-2, x: Tensor | None = None, active_neurons_id=None,
+                   by: str = "attribution") -> "KAN":
         from .prune import prune_node
 
-        return prune_node(self, threshold, x=x, active_neurons_id=active_neurons_id)
+        return prune_node(self, threshold, x=x, active_neurons_id=active_neurons_id, by=by)
 
     def prune_edge(self, threshold: float = 3e-2, x: Tensor | None = None) -> "KAN":
         from .prune import prune_edge
@@ -232,14 +233,31 @@ class KAN(nn.Module):
 
         return prune_input(self, threshold, x=x, active_inputs=active_inputs)
 
-    def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2, x: Tensor | None = None) -> "KAN":
+    def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2, x: Tensor | None = None,
+              by: str = "attribution") -> "KAN":
         """prune_node, then prune_edge with fresh scores. Returns a new, smaller model."""
         from .prune import prune
 
-        return prune(self, node_th=node_th, edge_th=edge_th, x=x)
+        return prune(self, node_th=node_th, edge_th=edge_th, x=x, by=by)
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
+
+    # ------------------------------------------------------------------ pictures (delegating; matplotlib is lazy)
+    def plot(self, beta: float = 3.0, metric: str = "backward", in_vars=None, out_vars=None, title=None,
+             sample: bool = False, scale: float = 0.5, ax=None, x: Tensor | None = None, path: str | None = None,
+             heatmap: bool | None = None):
+        """The network diagram as a matplotlib Figure; see :func:`kanlab.plot.plot`."""
+        from .plot import plot
+
+        return plot(self, beta=beta, metric=metric, in_vars=in_vars, out_vars=out_vars, title=title,
+                    sample=sample, scale=scale, ax=ax, x=x, path=path, heatmap=heatmap)
+
+    def plot_activation(self, l: int, i: int, j: int, x: Tensor | None = None, path: str | None = None):
+        """One edge in detail; see :func:`kanlab.plot.plot_activation`."""
+        from .plot import plot_activation
+
+        return plot_activation(self, l, i, j, x=x, path=path)
 
     # ------------------------------------------------------------------ symbolic (delegating)
     def set_mode(self, l: int, i: int, j: int, mode: str) -> None:

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .model import KAN
 
-__all__ = ["Attribution", "attribute", "prune", "prune_node", "prune_edge", "prune_input"]
+__all__ = ["Attribution", "attribute", "node_scores", "edge_std", "prune", "prune_node", "prune_edge", "prune_input"]
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,26 @@ def _rebuild(model: KAN, keep: list[Tensor]) -> KAN:
     return model._with_layers(layers, symbolic)
 
 
+def node_scores(model: KAN, x: Tensor | None = None, by: str = "attribution") -> list[Tensor]:
+    """Node importance per layer. by='attribution': KAN 2.0 backward scores; by='activation': pykan 0.1's rule,
+    the smaller of a node's largest incoming and largest outgoing edge std (inputs and outputs get their one side)."""
+    if by == "attribution":
+        return attribute(model, x).node_scores
+    if by != "activation":
+        raise ValueError(f"unknown pruning criterion by={by!r}; choose 'attribution' or 'activation'")
+    with torch.no_grad():
+        acts = model.layer_inputs(_data(model, x))
+        stds = [edge_std(model, l, acts[l]) for l in range(model.depth)]
+    scores = [stds[0].amax(dim=1)]
+    for l in range(1, model.depth):
+        scores.append(torch.minimum(stds[l - 1].amax(dim=0), stds[l].amax(dim=1)))
+    scores.append(stds[-1].amax(dim=0))
+    return scores
+
+
 def prune_node(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
-               active_neurons_id: list | None = None) -> KAN:
-    """Remove hidden nodes whose attribution score is at most ``threshold`` (or keep exactly
+               active_neurons_id: list | None = None, by: str = "attribution") -> KAN:
+    """Remove hidden nodes whose score (see :func:`node_scores`) is at most ``threshold`` (or keep exactly
     ``active_neurons_id[l-1]`` at hidden layer l). A hidden layer never drops below one node."""
     width = model.width
     keep = [torch.arange(width[0])]
@@ -100,7 +117,7 @@ def prune_node(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
                 raise ValueError(f"active_neurons_id[{l - 1}] must name nodes in [0, {width[l]}), got {list(ids)}")
             keep.append(ids_t)
     else:
-        scores = attribute(model, x).node_scores
+        scores = node_scores(model, x, by)
         for l in range(1, model.depth):
             ids = torch.nonzero(scores[l] > threshold).flatten().cpu()
             if ids.numel() == 0:
@@ -147,6 +164,7 @@ def prune_input(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
     return new
 
 
-def prune(model: KAN, node_th: float = 1e-2, edge_th: float = 3e-2, x: Tensor | None = None) -> KAN:
-    """prune_node(node_th), then prune_edge(edge_th) with scores recomputed on the smaller model."""
-    return prune_edge(prune_node(model, node_th, x=x), edge_th, x=x)
+def prune(model: KAN, node_th: float = 1e-2, edge_th: float = 3e-2, x: Tensor | None = None,
+          by: str = "attribution") -> KAN:
+    """prune_node(node_th, by=by), then prune_edge(edge_th) with attribution scores of the smaller model."""
+    return prune_edge(prune_node(model, node_th, x=x, by=by), edge_th, x=x)
