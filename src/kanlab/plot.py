@@ -200,7 +200,7 @@ def _heatmap(scores: list[Tensor], title: str | None, path: str | None):
     fig = _figure(figsize=(3.2 * len(scores), 3.0))
     axes = fig.subplots(1, len(scores), squeeze=False)
     for l, (axis, s) in enumerate(zip(axes[0], scores)):
-        im = axis.imshow(s.detach().cpu().t(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        im = axis.imshow(s.detach().cpu().t().numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
         axis.set_title(f"layer {l}: edge scores")
         axis.set_xlabel("input node"), axis.set_ylabel("output node")
         fig.colorbar(im, ax=axis, fraction=0.046)
