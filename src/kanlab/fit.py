@@ -78,8 +78,29 @@ def prepare_dataset(model: KAN, dataset: Mapping[str, Tensor], regression: bool 
     return out
 
 
+def objective_terms(model: KAN, xb: Tensor, yb: Tensor, objective_fn: Callable, lamb: float, lamb_l1: float,
+                    lamb_entropy: float, lamb_coef: float, lamb_coefdiff: float, singularity_avoiding: bool,
+                    y_th: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(loss + lamb * reg, predictions, reg) for one batch; the penalty is only computed when lamb > 0."""
+    if lamb > 0:
+        acts = model.layer_inputs(xb, singularity_avoiding, y_th)
+        pred = acts[-1]
+        reg = regularization(model, acts, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
+    else:
+        pred = model(xb, singularity_avoiding, y_th)
+        reg = pred.new_zeros(())
+    return objective_fn(pred, yb) + lamb * reg, pred, reg
+
+
 def _rmse(pred: Tensor, y: Tensor) -> Tensor:
     return torch.sqrt(torch.mean((pred - y) ** 2))
+
+
+def _is_stream(dataset) -> bool:
+    from torch.utils.data import DataLoader
+
+    return isinstance(dataset, DataLoader) or (
+        isinstance(dataset, (tuple, list)) and len(dataset) == 2 and all(isinstance(t, Tensor) for t in dataset))
 
 
 def _call_metric(metric: Callable, model: KAN, data: dict[str, Tensor]) -> float:
@@ -90,8 +111,8 @@ def _call_metric(metric: Callable, model: KAN, data: dict[str, Tensor]) -> float
 
 def fit(
     model: KAN,
-    dataset: Mapping[str, Tensor],
-    opt: str = "LBFGS",
+    dataset,
+    opt: str | None = None,
     steps: int = 100,
     log: int = 1,
     lamb: float = 0.0,
@@ -102,7 +123,7 @@ def fit(
     update_grid: bool = True,
     grid_update_num: int = 10,
     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
-    lr: float = 1.0,
+    lr: float | None = None,
     start_grid_update_step: int = -1,
     stop_grid_update_step: int = 50,
     batch: int = -1,
@@ -112,10 +133,20 @@ def fit(
     callbacks: Sequence[Callable[[int, dict], None]] | None = None,
     singularity_avoiding: bool = True,
     y_th: float = 1000.0,
+    epochs: int = 10,
+    val_data=None,
+    validation_split: float = 0.0,
+    patience: int | None = None,
 ) -> dict[str, list[float]]:
-    """Train ``model`` in place on a pykan-style dataset dict.
+    """Train ``model`` in place on a pykan-style dataset dict, or by epochs on data that does not fit one batch.
 
-    opt: 'LBFGS' (:class:`kanlab.optim.LBFGS`: strong-Wolfe line search, up to 20 iterations a step) or 'Adam'.
+    dataset: a dict with train/test inputs and labels (pykan's form); or a torch DataLoader of (x, y) batches, or
+    an (x, y) pair of tensors with ``batch=``: then :func:`kanlab.epochs.fit_epochs` trains ``epochs`` epochs with
+    Adam (lr default 1e-2), with optional validation (``val_data`` or ``validation_split``) and early stopping
+    (``patience``), restoring the best state.
+
+    opt: 'LBFGS' (default; :class:`kanlab.optim.LBFGS`, strong-Wolfe line search, up to 20 iterations a step) or
+        'Adam'. lr defaults to 1.0, as in pykan.
     lamb: weight of the sparsity penalty lamb_l1 * L1 + lamb_entropy * entropy (+ coefficient penalties).
     update_grid: refit grids to the batch every stop_grid_update_step // grid_update_num steps until
         stop_grid_update_step.
@@ -131,6 +162,19 @@ def fit(
     Returns the history: ``train_loss`` and ``test_loss`` (RMSE when the labels match the predictions' shape,
     otherwise the loss_fn value), ``reg`` (the penalty before multiplying by lamb), plus one list per metric.
     """
+    if _is_stream(dataset):
+        from .epochs import fit_epochs
+
+        if opt not in (None, "Adam"):
+            raise ValueError(f"training from a DataLoader or (x, y) tensors uses Adam by epochs; opt={opt!r} "
+                             "needs a dataset dict (full or random batches)")
+        return fit_epochs(model, dataset, epochs=epochs, batch=batch, lr=1e-2 if lr is None else lr,
+                          loss_fn=loss_fn, lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
+                          lamb_coefdiff=lamb_coefdiff, update_grid=update_grid, val_data=val_data,
+                          validation_split=validation_split, patience=patience, callbacks=callbacks,
+                          progress=progress, seed=seed, singularity_avoiding=singularity_avoiding, y_th=y_th)
+    opt = "LBFGS" if opt is None else opt
+    lr = 1.0 if lr is None else lr
     if opt not in _OPTS:
         raise ValueError(f"unknown opt {opt!r}; choose one of {list(_OPTS)}")
     if not isinstance(steps, int) or steps < 0:
@@ -162,18 +206,13 @@ def fit(
     model.fit_input_ = x_tr
     state: dict[str, Tensor] = {}
 
+    reg_kw = dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
+                  lamb_coefdiff=lamb_coefdiff, singularity_avoiding=singularity_avoiding, y_th=y_th)
+
     def closure_for(xb: Tensor, yb: Tensor):
         def closure():
             optimizer.zero_grad()
-            if lamb > 0:
-                acts = model.layer_inputs(xb, singularity_avoiding, y_th)
-                pred = acts[-1]
-                reg = regularization(model, acts, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
-            else:
-                pred = model(xb, singularity_avoiding, y_th)
-                reg = pred.new_zeros(())
-            loss = objective_fn(pred, yb)
-            objective = loss + lamb * reg
+            objective, pred, reg = objective_terms(model, xb, yb, objective_fn, **reg_kw)
             objective.backward()
             state["pred"], state["reg"] = pred.detach(), reg.detach()
             return objective

@@ -243,6 +243,20 @@ class KAN(nn.Module):
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
 
+    # ------------------------------------------------------------------ files (delegating)
+    def save(self, path, extra: dict[str, Any] | None = None):
+        """Write the model (safetensors + JSON config, no pickle); see :func:`kanlab.io.save`."""
+        from .io import save
+
+        return save(self, path, extra=extra)
+
+    @classmethod
+    def load(cls, path, library=None, device=None) -> "KAN":
+        """Read a model written by :meth:`save`; see :func:`kanlab.io.load`."""
+        from .io import load
+
+        return load(path, library=library, device=device)
+
     # ------------------------------------------------------------------ pictures (delegating; matplotlib is lazy)
     def plot(self, beta: float = 3.0, metric: str = "backward", in_vars=None, out_vars=None, title=None,
              sample: bool = False, scale: float = 0.5, ax=None, x: Tensor | None = None, path: str | None = None,

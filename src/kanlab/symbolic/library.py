@@ -67,6 +67,9 @@ class SymbolicLibrary(Mapping[str, SymbolicFunction]):
         return self  # immutable
 
     def __reduce__(self):
+        # entries of the default library pickle by name (their functions are lambdas); others by value
+        if all(_DEFAULT_ENTRIES.get(n) is f for n, f in self._table.items()):
+            return (_default_subset, (list(self._table),))
         return (SymbolicLibrary, (list(self._table.values()),))
 
     def merged(self, other: "SymbolicLibrary") -> "SymbolicLibrary":
@@ -158,6 +161,10 @@ def _inv_sqrt(x: Tensor) -> Tensor:
     return 1 / torch.sqrt(x)
 
 
+def _default_subset(names: list[str]) -> SymbolicLibrary:
+    return DEFAULT_LIBRARY.subset(names)
+
+
 DEFAULT_LIBRARY = SymbolicLibrary([
     _entry("x", lambda x: x, lambda x: x, 1),
     _entry("x^2", lambda x: x**2, lambda x: x**2, 2),
@@ -190,3 +197,4 @@ DEFAULT_LIBRARY = SymbolicLibrary([
     _entry("0", torch.zeros_like, lambda x: sympy.Integer(0), 0),
     _entry("gaussian", lambda x: torch.exp(-(x**2)), lambda x: sympy.exp(-(x**2)), 3),
 ])
+_DEFAULT_ENTRIES: dict[str, SymbolicFunction] = dict(DEFAULT_LIBRARY.items())

@@ -1,0 +1,172 @@
+"""scikit-learn estimators: KANRegressor and KANClassifier.
+
+``__init__`` only stores its arguments; ``fit`` builds and trains a :class:`~kanlab.KAN` and returns self; learned
+attributes end in ``_`` (``model_``, ``history_``, ``n_features_in_``, ``feature_names_in_``, ``classes_``).
+After ``auto_symbolic()`` the formula is available as ``.sympy()`` and ``.latex()``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Sequence
+
+import numpy as np
+import sympy
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .model import KAN
+
+__all__ = ["KANRegressor", "KANClassifier"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class _KANEstimator(BaseEstimator):
+    def __init__(self, hidden_width: Sequence[int] = (5,), grid: int = 5, k: int = 3, steps: int = 50,
+                 opt: str = "LBFGS", lr: float = 1.0, lamb: float = 0.0, lamb_entropy: float = 2.0,
+                 update_grid: bool = True, batch: int = -1, dtype: str = "float64", random_state=None):
+        self.hidden_width = hidden_width
+        self.grid = grid
+        self.k = k
+        self.steps = steps
+        self.opt = opt
+        self.lr = lr
+        self.lamb = lamb
+        self.lamb_entropy = lamb_entropy
+        self.update_grid = update_grid
+        self.batch = batch
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ helpers
+    def _torch_dtype(self) -> torch.dtype:
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {list(_DTYPES)}, got {self.dtype!r}")
+        return _DTYPES[self.dtype]
+
+    def _seed(self) -> int:
+        rs = self.random_state
+        if rs is None:
+            return 0
+        if isinstance(rs, numbers.Integral):
+            return int(rs)
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(0, 2**31 - 1))
+        raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {rs!r}")
+
+    def _hidden(self) -> list[int]:
+        hidden = [self.hidden_width] if isinstance(self.hidden_width, numbers.Integral) else list(self.hidden_width)
+        if any(not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
+            raise ValueError(f"hidden_width must be positive integers, got {self.hidden_width!r}")
+        return [int(h) for h in hidden]
+
+    def _train(self, x: np.ndarray, y: torch.Tensor, n_out: int, loss_fn=None) -> None:
+        dtype = self._torch_dtype()
+        xt = torch.tensor(x, dtype=dtype)  # a copy: sklearn may hand over read-only arrays
+        self.model_ = KAN(width=[x.shape[1], *self._hidden(), n_out], grid=self.grid, k=self.k, seed=self._seed(),
+                          dtype=dtype)
+        data = {"train_input": xt, "train_label": y, "test_input": xt, "test_label": y}
+        self.history_ = self.model_.fit(data, opt=self.opt, steps=self.steps, lr=self.lr, lamb=self.lamb,
+                                        lamb_entropy=self.lamb_entropy, update_grid=self.update_grid,
+                                        batch=self.batch, loss_fn=loss_fn, log=0, seed=self._seed())
+
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        x = validate_data(self, X, reset=False, dtype=np.float64)
+        with torch.no_grad():
+            return self.model_(torch.as_tensor(x, dtype=self.model_.dtype)).cpu().numpy()
+
+    # ------------------------------------------------------------------ symbolic views
+    def auto_symbolic(self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8, refit_steps: int = 50):
+        """Snap every edge to a library function, then tune the affine parameters on the training data."""
+        check_is_fitted(self, "model_")
+        self.model_.auto_symbolic(lib=lib, r2_threshold=r2_threshold, weight_simple=weight_simple)
+        if refit_steps:
+            self._refit_symbolic(refit_steps)
+        return self
+
+    def _symbols(self) -> list[sympy.Symbol]:
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return list(sympy.symbols(f"x_1:{self.n_features_in_ + 1}"))
+        return [sympy.Symbol(str(n)) for n in names]
+
+    def sympy(self, simplify: bool = True) -> list[sympy.Expr]:
+        """One sympy expression per model output (raises if edges are still numeric: call auto_symbolic)."""
+        check_is_fitted(self, "model_")
+        exprs, _ = self.model_.symbolic_formula(var=self._symbols(), simplify=simplify)
+        return exprs
+
+    def latex(self, simplify: bool = True) -> list[str]:
+        return [sympy.latex(e) for e in self.sympy(simplify)]
+
+
+class KANRegressor(RegressorMixin, _KANEstimator):
+    """A KAN regressor: width [n_features, *hidden_width, n_targets], trained with mean squared error."""
+
+    def fit(self, X, y):
+        x, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        y2 = y.reshape(-1, 1) if self._y_1d else y
+        self._train(x, torch.tensor(y2, dtype=self._torch_dtype()), y2.shape[1])
+        self._y_train = y2
+        return self
+
+    def _refit_symbolic(self, steps: int) -> None:
+        xt = self.model_.fit_input_
+        yt = torch.as_tensor(self._y_train, dtype=self.model_.dtype)
+        self.model_.fit({"train_input": xt, "train_label": yt, "test_input": xt, "test_label": yt}, steps=steps,
+                        log=0, update_grid=False)
+
+    def predict(self, X) -> np.ndarray:
+        out = self._forward(X)
+        return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class KANClassifier(ClassifierMixin, _KANEstimator):
+    """A KAN classifier: one output per class, trained with cross-entropy; predict_proba is the softmax."""
+
+    def fit(self, X, y):
+        x, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        self._y_train = encoded
+        if len(self.classes_) == 1:  # nothing to learn: always that class
+            self.model_ = None
+            self._constant = True
+            self.history_ = {"train_loss": [], "test_loss": [], "reg": []}
+            return self
+        self._constant = False
+        self._train(x, torch.as_tensor(encoded, dtype=torch.long), len(self.classes_),
+                    loss_fn=torch.nn.CrossEntropyLoss())
+        return self
+
+    def _refit_symbolic(self, steps: int) -> None:
+        xt = self.model_.fit_input_
+        yt = torch.as_tensor(self._y_train, dtype=torch.long)
+        self.model_.fit({"train_input": xt, "train_label": yt, "test_input": xt, "test_label": yt}, steps=steps,
+                        log=0, update_grid=False, loss_fn=torch.nn.CrossEntropyLoss())
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "classes_")
+        if getattr(self, "_constant", False):
+            x = validate_data(self, X, reset=False, dtype=np.float64)
+            return np.ones((x.shape[0], 1))
+        logits = self._forward(X)
+        z = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X) -> np.ndarray:
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
