@@ -77,7 +77,7 @@ class _KANEstimator(BaseEstimator):
         check_is_fitted(self, "model_")
         x = validate_data(self, X, reset=False, dtype=np.float64)
         with torch.no_grad():
-            return self.model_(torch.as_tensor(x, dtype=self.model_.dtype)).cpu().numpy()
+            return self.model_(torch.tensor(x, dtype=self.model_.dtype)).cpu().numpy()
 
     # ------------------------------------------------------------------ symbolic views
     def auto_symbolic(self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8, refit_steps: int = 50):
