@@ -188,17 +188,18 @@ def local_basis(
             both = p @ m  # (B, in, 2k + 2)
             return i, both[..., : k + 1], both[..., k + 1 :] / h.unsqueeze(-1)
         return i, p @ m[:, : k + 1], None
-    # adaptive grid: searchsorted per input row, then the local de Boor triangle on knots t_{i-k+1} .. t_{i+k}
-    xt = xc.detach().transpose(0, 1).contiguous()
-    i = (torch.searchsorted(grid.contiguous(), xt, right=True) - 1).clamp_(0, n_int).transpose(0, 1)  # (B, in)
-    i = i.masked_fill(x.detach() < lo, n_int)
+    # adaptive grid: searchsorted per input row, then the local de Boor triangle on knots t_{i-k+1} .. t_{i+k};
+    # computed in (in, B) layout so that every gather and elementwise op runs on contiguous memory
+    xt = xc.t().contiguous()  # (in, B)
+    it = (torch.searchsorted(grid.contiguous(), xt.detach(), right=True) - 1).clamp_(0, n_int)  # (in, B)
+    it.masked_fill_(x.detach().t() < lo.unsqueeze(1), n_int)  # left of the grid: all bases are padding
     padded = extend_grid(grid, k + 1)  # knot j sits at column j + k + 1; extrapolated knots keep spans nonzero
-    offs = torch.arange(-k + 1, k + 1, device=x.device) + k + 1  # (2k,)
-    cols = (i.unsqueeze(-1) + offs).transpose(0, 1).reshape(grid.shape[0], -1)  # (in, B * 2k)
-    local = torch.gather(padded, 1, cols).reshape(grid.shape[0], x.shape[0], 2 * k).transpose(0, 1)  # (B, in, 2k)
-    ti = local[..., k - 1]
-    vals, ders = _de_boor(xc - ti, [local[..., r] - ti for r in range(2 * k)], k, derivatives)
-    return i, torch.stack(vals, dim=-1), (torch.stack(ders, dim=-1) if derivatives else None)
+    ti = padded.gather(1, it + (k + 1))
+    knots = [padded.gather(1, it + (r + 2)) - ti for r in range(2 * k)]  # t_{i-k+1+r} - t_i
+    vals, ders = _de_boor(xt - ti, knots, k, derivatives)
+    vals_t = torch.stack(vals, dim=-1).transpose(0, 1)  # (B, in, k + 1)
+    ders_t = torch.stack(ders, dim=-1).transpose(0, 1) if derivatives else None
+    return it.t(), vals_t, ders_t
 
 
 def padded_dense(i: Tensor, vals: Tensor, n_basis: int) -> Tensor:
