@@ -5,8 +5,9 @@ Edge (i -> o) computes  mask[i,o] * (scale_base[i,o] * base(x_i) + scale_sp[i,o]
 The forward never forms the (batch, in, out) tensor. Per input it builds the features [base(x) | B_0(x) .. B_{nb-1}(x)]
 (only k + 1 of the nb = G + k bases are nonzero, computed locally) and multiplies them, flattened to
 (batch, in * (1 + nb)), by a weight (out, in * (1 + nb)) into which mask and scales are folded. A custom autograd
-function saves only x and that weight and recomputes the local basis in backward. Its backward is made of ordinary
-differentiable ops, so gradients of gradients (physics-informed losses) work too.
+function saves x, the weight, the features and the local slopes, so its backward is two GEMMs and a gather; under
+create_graph it rebuilds them from x with ordinary differentiable ops, so gradients of gradients (physics-informed
+losses) work too.
 """
 
 from __future__ import annotations
@@ -60,21 +61,29 @@ def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
 
 
 class _KANLayerFunction(torch.autograd.Function):
-    """y = features(x) @ weight.T, saving only x and weight."""
+    """y = features(x) @ weight.T.
+
+    Saves x, the weight, the features and the k + 1 local slopes per input (about 1 + (G + k + 1) + (k + 1) + 2
+    floats per input value; the index is int64), so the backward is two GEMMs and a gather. Under create_graph
+    (gradients of gradients) the backward rebuilds everything from x with differentiable ops instead.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str) -> Tensor:
-        feat, _, _ = _features(x, grid, k, uniform, base)
-        ctx.save_for_backward(x, weight, grid)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
+        if need_x or need_w:
+            ctx.save_for_backward(x, weight, grid, feat, i, ders)
         ctx.conf = (k, uniform, base)
         return feat @ weight.t()  # (B, out)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        x, weight, grid = ctx.saved_tensors
+        x, weight, grid, feat, i, ders = ctx.saved_tensors
         k, uniform, base = ctx.conf
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
+        if torch.is_grad_enabled():  # create_graph=True: the saved tensors are not connected to x
+            feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
         grad_x = grad_w = None
         if need_w:
             grad_w = grad_out.t() @ feat  # (out, in * (1 + nb))

@@ -102,21 +102,26 @@ def bspline_basis(x: Tensor, grid: Tensor, k: int) -> Tensor:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-_UNIFORM_MATRICES: dict[int, Tensor] = {}
+_UNIFORM_MATRICES: dict[tuple, Tensor] = {}
 
 
-def _uniform_matrix(k: int) -> Tensor:
-    """(k + 1, 2k + 2) float64: [1, f, .., f^k] @ M gives the k + 1 active cardinal B-spline values, then their
-    d/df. Entry m belongs to basis i - k + m for f in [0, 1) inside interval i."""
-    if k not in _UNIFORM_MATRICES:
+def _uniform_matrix(k: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+    """(k + 1, 2k + 2): [1, f, .., f^k] @ M gives the k + 1 active cardinal B-spline values, then their d/df.
+    Entry m belongs to basis i - k + m for f in [0, 1) inside interval i. Cached per (k, dtype, device)."""
+    key = (k, dtype, str(device))
+    if key in _UNIFORM_MATRICES:
+        return _UNIFORM_MATRICES[key]
+    if (k, torch.float64, "None") not in _UNIFORM_MATRICES:
         f = torch.linspace(0.0, 1.0, k + 1, dtype=torch.float64)
         vals, _ = _de_boor(f, [float(r) for r in range(-k + 1, k + 1)], k)
         vander = f.unsqueeze(-1) ** torch.arange(k + 1, dtype=torch.float64)  # (k + 1 points, k + 1 powers)
         mv = torch.linalg.solve(vander, torch.stack(vals, dim=-1))  # (powers, bases)
         md = torch.zeros_like(mv)
         md[:-1] = mv[1:] * torch.arange(1, k + 1, dtype=torch.float64).unsqueeze(-1)
-        _UNIFORM_MATRICES[k] = torch.cat([mv, md], dim=1)
-    return _UNIFORM_MATRICES[k]
+        _UNIFORM_MATRICES[(k, torch.float64, "None")] = torch.cat([mv, md], dim=1)
+    m = _UNIFORM_MATRICES[(k, torch.float64, "None")].to(dtype=dtype, device=device)
+    _UNIFORM_MATRICES[key] = m
+    return m
 
 
 def _de_boor(xr: Tensor, knots: list, k: int, derivatives: bool = True) -> tuple[list[Tensor], list[Tensor]]:
@@ -182,7 +187,7 @@ def local_basis(
         powers = [torch.ones_like(f), f]
         for _ in range(k - 1):
             powers.append(powers[-1] * f)
-        m = _uniform_matrix(k).to(dtype=x.dtype, device=x.device)
+        m = _uniform_matrix(k, x.dtype, x.device)
         p = torch.stack(powers, dim=-1)  # (B, in, k + 1)
         if derivatives:
             both = p @ m  # (B, in, 2k + 2)
