@@ -28,7 +28,7 @@ test: install
 
 bench: install
 	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml
-	$(BIN)/python benchmarks/bench_layer.py
+	$(BIN)/python benchmarks/bench_layer.py && $(BIN)/python benchmarks/bench_vs_pykan.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -1,4 +1,4 @@
-"""KANLayer speed and memory, side by side with an equal-parameter MLP and an efficient-kan style layer.
+"""KANLayer speed and memory, side by side with an equal-parameter MLP, an efficient-kan style layer and pykan.
 
 Every row times both contenders in the same run, interleaved, and reports the median ratio over repeats (the
 machine is shared and noisy, so only ratios are meaningful). Writes benchmarks/results/layer.md.
@@ -181,7 +181,9 @@ def main() -> int:
                  f"{tm * 1e3:.3f} ms", f"{r:.2f}x", "<= 3x"))
     # 6. vs pykan
     if not args.no_pykan:
-        rows.extend(pykan_rows(reps, inner))
+        from bench_vs_pykan import step_row
+
+        rows.append(step_row(reps, inner))
 
     lines = [
         "# KANLayer benchmark",
@@ -200,37 +202,6 @@ def main() -> int:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(text)
     return 0
-
-
-def pykan_rows(reps: int, inner: int) -> list[tuple[str, str, str, str, str]]:
-    try:
-        import kan  # noqa: F401
-    except ImportError:
-        return [("one training step vs pykan", "-", "pykan not installed", "-", ">= 10x faster")]
-    import contextlib
-    import io
-    import os
-    import tempfile
-
-    from kan import KAN as PyKAN
-
-    cwd = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-        os.chdir(tmp)  # pykan may write ./model; keep it out of the repo
-        try:
-            rng_state = torch.get_rng_state()
-            theirs = PyKAN(width=[8, 64, 64, 1], grid=5, k=3, seed=0, auto_save=False)
-            theirs = theirs.speed()
-            torch.set_rng_state(rng_state)  # pykan reseeds the global generator
-            ours = KAN([8, 64, 64, 1], grid=5, k=3, seed=0)
-            gen = torch.Generator().manual_seed(1)
-            x = torch.rand(1000, 8, generator=gen) * 2 - 1
-            y = x.sin().sum(1, keepdim=True)
-            to, tt, r = race(train_step(ours, x, y), train_step(theirs, x, y), reps, inner)
-        finally:
-            os.chdir(cwd)
-    return [("KAN [8,64,64,1] G=5 B=1000, Adam training step, vs pykan 0.2.8 with speed()",
-             f"{to * 1e3:.2f} ms", f"{tt * 1e3:.2f} ms", f"{1 / r:.1f}x faster", ">= 10x faster")]
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from .data import check_finite
-from .fit import objective_terms
+from .fit import prepare_label, objective_terms
 from .model import KAN
 
 __all__ = ["fit_epochs"]
@@ -32,17 +32,7 @@ def _check_pair(model: KAN, x: Tensor, y: Tensor, name: str, regression: bool) -
     model.check_input(x, f"{name} inputs")
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty")
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(f"{name}: {y.shape[0]} labels for {x.shape[0]} inputs")
-    if regression:
-        if y.ndim == 1:
-            if model.width[-1] != 1:
-                raise ValueError(f"{name} labels have shape {tuple(y.shape)} but the model has {model.width[-1]} "
-                                 "outputs")
-            warnings.warn(f"{name} labels have shape ({y.shape[0]},); reshaping to ({y.shape[0]}, 1)", stacklevel=5)
-            y = y.unsqueeze(1)
-        if y.ndim != 2 or y.shape[1] != model.width[-1]:
-            raise ValueError(f"{name} labels must have shape (N, {model.width[-1]}), got {tuple(y.shape)}")
+    y = prepare_label(y, x.shape[0], model.width[-1], f"{name} labels", regression)
     check_finite(f"{name} inputs", x)
     check_finite(f"{name} labels", y)
     return x.to(device=model.device, dtype=model.dtype), y.to(

@@ -31,7 +31,7 @@ _KEYS = ("train_input", "train_label", "test_input", "test_label")
 _OPTS = ("LBFGS", "Adam")
 
 
-def _prepare_label(y: Tensor, n: int, n_out: int, name: str, regression: bool) -> Tensor:
+def prepare_label(y: Tensor, n: int, n_out: int, name: str, regression: bool) -> Tensor:
     if y.ndim == 0 or y.shape[0] != n:
         raise ValueError(f"{name} has {y.shape[0] if y.ndim else 0} rows but the inputs have {n}")
     if not regression:
@@ -72,7 +72,7 @@ def prepare_dataset(model: KAN, dataset: Mapping[str, Tensor], regression: bool 
                              f"{model.width[0]}")
         check_finite(f"dataset['{split}_input']", x)
         check_finite(f"dataset['{split}_label']", y)
-        y = _prepare_label(y, x.shape[0], model.width[-1], f"dataset['{split}_label']", regression)
+        y = prepare_label(y, x.shape[0], model.width[-1], f"dataset['{split}_label']", regression)
         out[f"{split}_input"] = x.to(device=model.device, dtype=model.dtype)
         out[f"{split}_label"] = y.to(device=model.device, dtype=model.dtype if y.is_floating_point() else y.dtype)
     return out
