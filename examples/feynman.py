@@ -16,6 +16,7 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import sympy
@@ -24,6 +25,7 @@ import torch
 from kanlab import KAN
 from kanlab.feynman import EQUATIONS, Equation
 from kanlab.symbolic.export import to_numpy_function
+from kanlab.symbolic.formula import snap_constants
 
 LIB = ["x", "x^2", "x^3", "1/x", "1/x^2", "sqrt", "exp", "log", "sin", "gaussian"]
 
@@ -61,6 +63,7 @@ def candidate(eq: Equation, x, y, xv, yv, log_space: bool, hidden: bool, seed: i
     if log_space:
         expr = sympy.exp(expr)
     expr = sympy.simplify(sympy.powsimp(sympy.expand_log(expr, force=True), force=True))
+    expr = snap_constants(expr)
     with np.errstate(all="ignore"):
         pred = to_numpy_function([expr], var)(xv.numpy())[:, 0]
     rmse = float(np.sqrt(np.mean((pred - yv.numpy()[:, 0]) ** 2)))
@@ -93,16 +96,22 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--equations", nargs="*", default=list(EQUATIONS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
+    ap.add_argument("--out", help="also write the table to this markdown file")
     args = ap.parse_args()
-    print("| equation | truth | found | recovered | test RMSE | seconds |")
-    print("|---|---|---|---|---|---|", flush=True)
+    lines = ["| equation | truth | found | recovered | test RMSE | seconds |", "|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
     rows = []
     for name in args.equations:
         r = run(name, args.seeds)
         rows.append(r)
-        print(f"| {r['name']} | `{r['truth']}` | `{r['found']}` | {'yes' if r['recovered'] else 'no'} | "
-              f"{r['rmse']:.1e} | {r['seconds']:.0f} |", flush=True)
-    print(f"\nrecovered {sum(r['recovered'] for r in rows)} of {len(rows)}")
+        lines.append(f"| {r['name']} | `{r['truth']}` | `{r['found']}` | {'yes' if r['recovered'] else 'no'} | "
+                     f"{r['rmse']:.1e} | {r['seconds']:.0f} |")
+        print(lines[-1], flush=True)
+    lines.append(f"\nrecovered {sum(r['recovered'] for r in rows)} of {len(rows)}")
+    print(lines[-1])
+    if args.out:
+        header = ["# Feynman equations", "", f"`python examples/feynman.py --out {args.out}` (seeds {args.seeds})", ""]
+        Path(args.out).write_text("\n".join(header + lines) + "\n")
     return 0
 
 

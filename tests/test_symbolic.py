@@ -182,6 +182,7 @@ def test_rounding_snapping_and_exports():
     snapped = snap_constants(expr)
     assert snapped == sympy.exp(2 * x**2 + sympy.sin(sympy.pi * x))
     assert snap_constants(sympy.Float(97.7523) * x) == sympy.Float(97.7523) * x  # not a "nice" constant: kept
+    assert snap_constants(sympy.Float(0.0795774715459477) * x) == x / (4 * sympy.pi)
     assert ex_round(sympy.Float(1.23456) * x, 2) == sympy.Float(1.23) * x
     assert to_latex(snapped) == sympy.latex(snapped)
     pts = np.linspace(-1, 1, 7)[:, None]

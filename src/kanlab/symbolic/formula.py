@@ -73,12 +73,16 @@ def _snap(v: float, tol: float, zero_tol: float) -> sympy.Expr | None:
         p = round(v * q / math.pi)
         if p != 0 and abs(v - p * math.pi / q) <= tol * abs(v):
             return sympy.pi * sympy.Rational(p, q)
+    for q in range(1, 13):  # p / (q pi), e.g. 1/(4 pi)
+        p = round(v * q * math.pi)
+        if p != 0 and abs(v - p / (q * math.pi)) <= tol * abs(v):
+            return sympy.Rational(p, q) / sympy.pi
     return None
 
 
 def snap_constants(expr: sympy.Expr, tol: float = 1e-6, zero_tol: float = 1e-6) -> sympy.Expr:
-    """Replace floats within relative ``tol`` of k/q (q <= 12) or k pi/q by the exact constant, and floats below
-    ``zero_tol`` in size by 0."""
+    """Replace floats within relative ``tol`` of p/q (q <= 12), p pi/q or p/(q pi) by the exact constant, and floats
+    below ``zero_tol`` in size by 0."""
     repl = {}
     for f in expr.atoms(sympy.Float):
         s = _snap(float(f), tol, zero_tol)
