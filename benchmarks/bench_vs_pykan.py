@@ -30,7 +30,8 @@ RESULTS = Path(__file__).parent / "results" / "vs_pykan.md"
 def pykan_sandbox():
     """Run pykan in a temporary folder, silence its prints, and restore the global RNG it reseeds."""
     cwd, state = os.getcwd(), torch.get_rng_state()
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
         os.chdir(tmp)
         os.makedirs("model", exist_ok=True)
         try:
