@@ -66,16 +66,19 @@ def edge_scores(model: KAN, metric: str = "backward", x: Tensor | None = None) -
 
 
 @torch.no_grad()
-def edge_curves(model: KAN, l: int, x: Tensor | None = None, n: int = 100) -> tuple[Tensor, Tensor]:
+def edge_curves(model: KAN, l: int, x: Tensor | None = None, n: int = 100,
+                layer_x: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Every edge of layer l over the range of inputs it saw: xs (n, in) and ys (n, in, out).
 
-    The range is that of the data x (default: the last fit's inputs), else the layer's inner grid.
+    The range is that of the data x (default: the last fit's inputs), else the layer's inner grid. ``layer_x``:
+    layer l's inputs on that data, when the caller already has them.
     """
     layer, sym = model.layers[l], model.symbolic[l]
-    x = _data(model, x)
-    if x is not None:
-        xl = model.layer_inputs(x)[l]
-        lo, hi = xl.min(dim=0).values, xl.max(dim=0).values
+    if layer_x is None:
+        x = _data(model, x)
+        layer_x = model.layer_inputs(x)[l] if x is not None else None
+    if layer_x is not None:
+        lo, hi = layer_x.min(dim=0).values, layer_x.max(dim=0).values
     else:
         lo, hi = layer.grid[:, layer.k], layer.grid[:, -layer.k - 1]
     t = torch.linspace(0, 1, n, dtype=model.dtype, device=model.device)[:, None]
@@ -159,9 +162,11 @@ def plot(model: KAN, beta: float = 3.0, metric: str = "backward", in_vars: Seque
             ax.text(node_x(depth, j), depth + 0.18, _label(name), ha="center", va="bottom", fontsize=10)
 
     data = _data(model, x)
+    with torch.no_grad():
+        acts = model.layer_inputs(data) if data is not None else None
     for l in range(depth):
-        xs, ys = edge_curves(model, l, data)
-        samples = model.layer_inputs(data)[l] if (sample and data is not None) else None
+        xs, ys = edge_curves(model, l, layer_x=acts[l] if acts is not None else None)
+        samples = acts[l] if (sample and acts is not None) else None
         sample_y = model.layers[l].edge_activations(samples) if samples is not None else None
         n_in, n_out = width[l], width[l + 1]
         n_box = n_in * n_out
