@@ -43,7 +43,8 @@ def test_gradcheck_and_double_backward(uniform):
     assert torch.autograd.gradcheck(f, (x, w))
     assert torch.autograd.gradgradcheck(f, (x, w))
     # parameters get gradients through the folded weight
-    assert torch.autograd.gradcheck(lambda c: KANLayerWithCoef(layer, c)(x.detach()), (layer.coef.detach().clone().requires_grad_(True),))
+    coef = layer.coef.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda c: KANLayerWithCoef(layer, c)(x.detach()), (coef,))
 
 
 def KANLayerWithCoef(layer, coef):

@@ -51,7 +51,7 @@ def test_pruned_and_symbolic_edges(trained, tmp_path, monkeypatch):
     boxes = _insets(fig)[1]
     colours = [mcolors.to_hex(b.lines[0].get_color()) for b in boxes]
     expected, names = [], []
-    for l, (layer, sym) in enumerate(zip(pruned.layers, pruned.symbolic)):
+    for layer, sym in zip(pruned.layers, pruned.symbolic):
         for i in range(layer.in_dim):
             for j in range(layer.out_dim):
                 n, s_ = bool(layer.mask[i, j]), bool(sym.mask[i, j])

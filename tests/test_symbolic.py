@@ -146,7 +146,8 @@ def test_singular_edges_use_safe_variants_in_fit():
 # ------------------------------------------------------------------------------------------------ recovery
 X1, X2 = sympy.symbols("x_1 x_2")
 CASES = [
-    (lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2), sympy.exp(sympy.sin(sympy.pi * X1) + X2**2)),
+    (lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2),
+     sympy.exp(sympy.sin(sympy.pi * X1) + X2**2)),
     (lambda x: torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2, sympy.sin(sympy.pi * X1) + X2**2),
     (lambda x: x[:, [0]] ** 2 + x[:, [1]] ** 2, X1**2 + X2**2),
     (lambda x: torch.tanh(2 * x[:, [0]]) + torch.exp(x[:, [1]]), sympy.tanh(2 * X1) + sympy.exp(X2)),

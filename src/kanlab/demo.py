@@ -1,7 +1,8 @@
 """The seed workflow: train, prune, refine, snap to symbolic functions and read off the formula of
 f(x1, x2) = exp(sin(pi x1) + x2^2).
 
-Run with `make demo` (or `make demo OUT=some/folder`, or `kanlab demo --out folder`). Prints the width and test RMSE after each stage (float64),
+Run with `make demo` (or `make demo OUT=some/folder`, or `kanlab demo --out folder`). Prints the width and test
+RMSE after each stage (float64),
 the formula and its LaTeX, and saves the diagram of the pruned, symbolic network as kanlab-demo.png in the folder
 given by --out (default: the current directory).
 """

@@ -310,7 +310,7 @@ class KAN(nn.Module):
 
     def auto_symbolic(self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8,
                       x: Tensor | None = None, **kwargs) -> dict:
-        """Snap every active numeric edge to its best library function; see :func:`kanlab.symbolic.fit.auto_symbolic`."""
+        """Snap every active numeric edge to its best library function (:func:`kanlab.symbolic.fit.auto_symbolic`)."""
         from .symbolic.fit import auto_symbolic
 
         return auto_symbolic(self, lib=lib, r2_threshold=r2_threshold, weight_simple=weight_simple, x=x, **kwargs)

@@ -186,7 +186,8 @@ def plot(model: KAN, beta: float = 3.0, metric: str = "backward", in_vars: Seque
                 inset = ax.inset_axes([cx - box / 2, cy - half_h, box, 2 * half_h], transform=ax.transData)
                 inset.plot(xs[:, i].cpu().numpy(), ys[:, i, j].cpu().numpy(), color=color, alpha=alpha, lw=1.5)
                 if sample_y is not None:
-                    inset.scatter(samples[:, i].cpu().numpy(), sample_y[:, i, j].cpu().numpy(), s=1, color=color, alpha=alpha * 0.5)
+                    inset.scatter(samples[:, i].cpu().numpy(), sample_y[:, i, j].cpu().numpy(), s=1, color=color,
+                                  alpha=alpha * 0.5)
                 inset.set_xticks([]), inset.set_yticks([])
                 for spine in inset.spines.values():
                     spine.set_alpha(alpha)
@@ -230,7 +231,8 @@ def plot_activation(model: KAN, l: int, i: int, j: int, x: Tensor | None = None,
         ax.plot(xs[:, i].cpu().numpy(), numeric.cpu().numpy(), color="black", label="numeric (spline + base)")
         if data is not None:
             xl = model.layer_inputs(data)[l]
-            ax.scatter(xl[:, i].cpu().numpy(), layer.edge_activations(xl)[:, i, j].cpu().numpy(), s=3, color="tab:blue", alpha=0.4,
+            ax.scatter(xl[:, i].cpu().numpy(), layer.edge_activations(xl)[:, i, j].cpu().numpy(), s=3,
+                       color="tab:blue", alpha=0.4,
                        label="samples")
         if sym.mask[i, j] > 0:
             a, b, c, d = sym.affine[i, j].tolist()

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Attribution:
-    """node_scores[l]: (width[l],) for l = 0..L; edge_scores[l]: (width[l], width[l+1]); feature_score = node_scores[0]."""
+    """node_scores[l]: (width[l],) for l = 0..L; edge_scores[l]: (width[l], width[l+1]).
+
+    feature_score is node_scores[0], the inputs' scores."""
 
     node_scores: list[Tensor]
     edge_scores: list[Tensor]

@@ -42,7 +42,7 @@ def symbolic_formula(model: KAN, var: Sequence | None = None, simplify: bool = F
                          "or fix_symbolic() before asking for a formula")
     inputs = _symbols(var, model.width[0])
     nodes: list[sympy.Expr] = list(inputs)
-    for l, sym in enumerate(model.symbolic):
+    for sym in model.symbolic:
         out: list[sympy.Expr] = [sympy.Integer(0)] * sym.out_dim
         affine = sym.affine.detach().double().cpu()
         for i, j in torch.nonzero(sym.mask).tolist():
