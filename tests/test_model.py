@@ -46,6 +46,14 @@ def test_input_width_mismatch_is_an_error():
         model(torch.rand(5))
 
 
+def test_input_dtype_mismatch_is_a_clear_error():
+    model = KAN(width=[2, 3, 1])
+    with pytest.raises(TypeError, match="dtype"):
+        model(torch.rand(5, 2, dtype=torch.float64))
+    with pytest.raises(TypeError, match="dtype"):
+        model(torch.randint(0, 3, (5, 2)))
+
+
 def test_no_global_rng_use_and_no_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     t_state, np_state, py_state = torch.get_rng_state(), np.random.get_state(), random.getstate()
@@ -146,3 +154,13 @@ def test_prune_needs_data():
     with pytest.raises(ValueError, match="pass x"):
         KAN([2, 3, 1]).prune()
     assert KAN([2, 3, 1]).prune(x=torch.rand(50, 2)).width[0] == 2
+
+
+def test_helpers_convert_data_to_the_model_dtype():
+    model = KAN(width=[2, 3, 1], seed=0)  # float32
+    x64 = torch.rand(50, 2, dtype=torch.float64)
+    assert model.attribute(x64).feature_score.dtype == torch.float32
+    hist = model.fit((x64, x64.sum(1, keepdim=True)), epochs=1)
+    assert len(hist["train_loss"]) == 1
+    with pytest.raises(TypeError, match="floating-point"):
+        model.attribute(torch.zeros(5, 2, dtype=torch.long))

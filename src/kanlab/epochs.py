@@ -29,7 +29,7 @@ _KEEP_INPUTS = 10_000  # training rows kept on the model (fit_input_) for prunin
 def _check_pair(model: KAN, x: Tensor, y: Tensor, name: str, regression: bool) -> tuple[Tensor, Tensor]:
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise TypeError(f"{name}: expected (x, y) tensors")
-    model.check_input(x, f"{name} inputs")
+    x = model.as_input(x, f"{name} inputs")
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty")
     y = prepare_label(y, x.shape[0], model.width[-1], f"{name} labels", regression)

@@ -169,11 +169,27 @@ class KAN(nn.Module):
         if x.ndim != 2 or x.shape[1] != self.width[0]:
             raise ValueError(f"{name} must have shape (batch, {self.width[0]}) to match width[0], "
                              f"got {tuple(x.shape)}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"{name} has dtype {x.dtype} but the model computes in {self.dtype}; convert the input "
+                            f"(x.to({self.dtype})) or build the model with dtype={x.dtype}")
+        if x.device != self.device:
+            raise ValueError(f"{name} is on {x.device} but the model is on {self.device}")
 
     def _layer_forward(self, l: int, x: Tensor, singularity_avoiding: bool, y_th: float) -> Tensor:
         y = self.layers[l](x)
         s = self.symbolic[l](x, singularity_avoiding, y_th)
         return y if s is None else y + s
+
+    def as_input(self, x: Tensor, name: str = "x") -> Tensor:
+        """A floating-point tensor moved to the model's dtype and device, after the shape check (not for forward,
+        which converts nothing)."""
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+        x = x.to(device=self.device, dtype=self.dtype)
+        self.check_input(x, name)
+        return x
 
     def forward(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0) -> Tensor:
         """x: (B, width[0]) -> (B, width[-1]). ``singularity_avoiding`` evaluates symbolic edges with their safe

@@ -37,8 +37,7 @@ def _figure(**kwargs):
 def _data(model: KAN, x: Tensor | None) -> Tensor | None:
     x = model.fit_input_ if x is None else x
     if x is not None:
-        model.check_input(x, "x")
-        x = x.to(device=model.device, dtype=model.dtype)
+        x = model.as_input(x, "x")
     return x
 
 

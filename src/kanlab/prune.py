@@ -40,10 +40,10 @@ def _data(model: KAN, x: Tensor | None) -> Tensor:
         x = model.fit_input_
     if x is None:
         raise ValueError("no data to score the network on: pass x, or call fit first (fit keeps its inputs)")
-    model.check_input(x, "x")
+    x = model.as_input(x, "x")
     if x.shape[0] < 2:
         raise ValueError("attribution needs at least 2 samples to measure spread")
-    return x.to(device=model.device, dtype=model.dtype)
+    return x
 
 
 @torch.no_grad()

@@ -165,8 +165,7 @@ def _data(model: KAN, x: Tensor | None) -> Tensor:
     x = model.fit_input_ if x is None else x
     if x is None:
         raise ValueError("no data to fit symbolic functions on: pass x, or call fit first (fit keeps its inputs)")
-    model.check_input(x, "x")
-    return x.to(device=model.device, dtype=model.dtype)
+    return model.as_input(x, "x")
 
 
 @torch.no_grad()
