@@ -58,6 +58,19 @@ class SymbolicLayer(nn.Module):
             self._groups = dict(groups)
         return self._groups
 
+    def _index_tensors(self, device: torch.device) -> dict[str, tuple[Tensor, Tensor]]:
+        """groups() as index tensors on ``device``, built once per edit (no host-to-device copy per forward)."""
+        groups = self.groups()
+        cache = self.__dict__.setdefault("_index_cache", {})
+        if cache.get("_groups_id") != id(groups):  # groups() was rebuilt after an edit
+            cache.clear()
+            cache["_groups_id"] = id(groups)
+        key = str(device)
+        if key not in cache:
+            cache[key] = {name: (torch.tensor(ii, device=device), torch.tensor(oo, device=device))
+                          for name, (ii, oo) in groups.items()}
+        return cache[key]
+
     @property
     def active(self) -> bool:
         return bool(self.groups())
@@ -67,10 +80,8 @@ class SymbolicLayer(nn.Module):
                     y_th: float = 1000.0) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Per group: (input ids (n,), output ids (n,), values (B, n)) of the active edges."""
         out = []
-        for name, (ii, oo) in self.groups().items():
+        for name, (ii_t, oo_t) in self._index_tensors(x.device).items():
             fn = self.library[name]
-            ii_t = torch.tensor(ii, device=x.device)
-            oo_t = torch.tensor(oo, device=x.device)
             p = self.affine[ii_t, oo_t]  # (n, 4)
             z = p[:, 0] * x[:, ii_t] + p[:, 1]
             fz = fn.safe(z, y_th) if singularity_avoiding else fn.torch_fn(z)
@@ -105,4 +116,5 @@ class SymbolicLayer(nn.Module):
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_groups"] = None
+        state.pop("_index_cache", None)
         return state
