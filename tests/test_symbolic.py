@@ -123,6 +123,18 @@ def test_dead_edge_gets_the_zero_function():
     assert sugg[0].name == "0" and not math.isnan(sugg[0].r2)
 
 
+def test_symbolic_edits_take_effect_in_the_forward():
+    model = KAN([2, 2], seed=0, dtype=torch.float64)
+    x = torch.rand(20, 2, dtype=torch.float64)
+    for name, fn in [("sin", torch.sin), ("exp", torch.exp), ("x^2", lambda t: t**2), ("sin", torch.sin)]:
+        model.fix_symbolic(0, 1, 0, name, fit_params=False)
+        model.fix_symbolic(0, 0, 1, "x", fit_params=False)
+        y = model(x)
+        numeric = model.layers[0].edge_activations(x)
+        assert torch.allclose(y[:, 0], numeric[:, 0, 0] + fn(x[:, 1]))
+        assert torch.allclose(y[:, 1], numeric[:, 1, 1] + x[:, 0])
+
+
 def test_numeric_path_untouched_without_symbolic_edges():
     model = KAN([2, 3, 1], seed=0)
     assert all(s(torch.rand(4, 2 if l == 0 else 3)) is None for l, s in enumerate(model.symbolic))

@@ -62,9 +62,9 @@ class SymbolicLayer(nn.Module):
         """groups() as index tensors on ``device``, built once per edit (no host-to-device copy per forward)."""
         groups = self.groups()
         cache = self.__dict__.setdefault("_index_cache", {})
-        if cache.get("_groups_id") != id(groups):  # groups() was rebuilt after an edit
+        if cache.get("_groups") is not groups:  # groups() was rebuilt after an edit (held, so never reused)
             cache.clear()
-            cache["_groups_id"] = id(groups)
+            cache["_groups"] = groups
         key = str(device)
         if key not in cache:
             cache[key] = {name: (torch.tensor(ii, device=device), torch.tensor(oo, device=device))
