@@ -196,8 +196,11 @@ def local_basis(
     # adaptive grid: searchsorted per input row, then the local de Boor triangle on knots t_{i-k+1} .. t_{i+k};
     # computed in (in, B) layout so that every gather and elementwise op runs on contiguous memory
     xt = xc.t().contiguous()  # (in, B)
-    it = (torch.searchsorted(grid.contiguous(), xt.detach(), right=True) - 1).clamp_(0, n_int)  # (in, B)
-    it.masked_fill_(x.detach().t() < lo.unsqueeze(1), n_int)  # left of the grid: all bases are padding
+    if grid.shape[1] <= 24:  # few knots: counting them beats a binary search (about 1.7x here)
+        it = (xt.detach().unsqueeze(-1) >= grid.unsqueeze(1)).sum(-1).sub_(1).clamp_(0, n_int)  # (in, B)
+    else:
+        it = (torch.searchsorted(grid.contiguous(), xt.detach(), right=True) - 1).clamp_(0, n_int)
+    it.masked_fill_(~(x.detach().t() >= lo.unsqueeze(1)), n_int)  # left of the grid, or NaN: all bases padding
     padded = extend_grid(grid, k + 1)  # knot j sits at column j + k + 1; extrapolated knots keep spans nonzero
     ti = padded.gather(1, it + (k + 1))
     knots = [padded.gather(1, it + (r + 2)) - ti for r in range(2 * k)]  # t_{i-k+1+r} - t_i
