@@ -86,7 +86,7 @@ def train_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[
 
 def race(a: Callable[[], None], b: Callable[[], None], repeats: int, inner: int) -> tuple[float, float, float]:
     """Median seconds per call of a and b, and the median of per-repeat ratios a/b (interleaved)."""
-    for _ in range(2):
+    for _ in range(5):  # warm-up: allocator, thread pool, caches
         a(), b()
     ta, tb, ratios = [], [], []
     for _ in range(repeats):
@@ -138,6 +138,10 @@ def main() -> int:
             m.update_grid(torch.randn(2048, n_in, generator=gen) * 0.5)
         return m
 
+    # a throwaway race first: the first timings of a process are slow (thread pool, allocator, lazy imports)
+    warm = layer(64, 64, 5)
+    xw = torch.rand(1024, 64, generator=gen)
+    race(fwd_bwd(warm, xw), fwd_bwd(mlp_like(64, 64, n_params(warm)), xw), 2, inner)
     # 1. KANLayer vs equal-parameter MLP
     for width, batch in [(64, 1024), (256, 256), (256, 1024)]:
         for uniform in (True, False):
