@@ -134,6 +134,10 @@ def test_sample_grid_blends_uniform_and_quantiles():
     # a constant input still gives strictly increasing knots
     g = splines.sample_grid(torch.ones(100, 1), 5, 3, 0.02)
     assert (g.diff(dim=1) > 0).all()
+    # so do ties with a pure quantile grid (grid_eps = 0): no interval collapses
+    tied = torch.cat([torch.zeros(500, 1), torch.rand(500, 1)])
+    g = splines.sample_grid(tied, 5, 3, 0.0)
+    assert (g.diff(dim=1) > 1e-4).all()
 
 
 def test_bad_grid_arguments():

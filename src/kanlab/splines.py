@@ -301,4 +301,12 @@ def sample_grid(x: Tensor, num: int, k: int, grid_eps: float) -> Tensor:
     if bool(degenerate.any()):
         fallback = lo - 0.5 + steps / num
         grid = torch.where(degenerate, fallback, grid)
+        span = torch.where(degenerate, torch.ones_like(span), span)
+    # repeated samples (grid_eps = 0 with ties) would give zero-width intervals: keep every interval at least
+    # 1e-3 of an average one wide, so no basis collapses
+    min_gap = 1e-3 * span / num  # (in, 1)
+    gaps = grid.diff(dim=1)  # (in, num)
+    if bool((gaps < min_gap).any()):
+        gaps = torch.maximum(gaps, min_gap)
+        grid = torch.cat([grid[:, :1], grid[:, :1] + torch.cumsum(gaps, dim=1)], dim=1)
     return extend_grid(grid, k)
