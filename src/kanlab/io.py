@@ -55,11 +55,12 @@ def _config(model: KAN, extra: dict[str, Any] | None) -> dict[str, Any]:
 def save(model: KAN, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model`` to ``path`` (a file, or a folder if ``path`` is a directory or ends with '/').
 
-    ``extra``: JSON-serialisable metadata kept with the model (e.g. feature names). Returns the path written.
+    ``extra``: JSON-serialisable metadata kept with the model (e.g. feature names; default: ``model.extra_``).
+    Returns the path written.
     """
     from safetensors.torch import save_file
 
-    cfg = _config(model, extra)
+    cfg = _config(model, model.extra_ if extra is None else extra)
     try:
         text = json.dumps(cfg)
     except TypeError as err:

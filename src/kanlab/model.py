@@ -120,6 +120,7 @@ class KAN(nn.Module):
         )
         self.symbolic = nn.ModuleList(SymbolicLayer(w[l], w[l + 1], device=device, dtype=dtype) for l in range(depth))
         self.fit_input_: Tensor | None = None  # training inputs of the last fit: the default data for prune
+        self.extra_: dict[str, Any] = {}  # user metadata saved with the model (e.g. the CLI's column names)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -160,6 +161,7 @@ class KAN(nn.Module):
         new.config.width = new.width
         new.config.grid = new.grid
         new.fit_input_ = self.fit_input_
+        new.extra_ = dict(self.extra_)
         return new
 
     # ------------------------------------------------------------------ evaluation
