@@ -57,6 +57,15 @@ def test_pipeline_and_grid_search():
     assert search.best_params_["grid"] in (3, 5)
 
 
+def test_prune_option_shrinks_the_network():
+    x, _ = _data(1000)
+    y = np.exp(np.sin(np.pi * x[:, 0]) + x[:, 1] ** 2)  # the seed workflow's function
+    reg = KANRegressor(hidden_width=(5,), steps=20, lamb=0.01, lamb_entropy=10.0, prune=True, random_state=0)
+    reg.fit(x, y)
+    assert reg.model_.width[1] < 5 and len(reg.history_["train_loss"]) == 40
+    assert reg.score(x, y) > 0.99
+
+
 def test_symbolic_views():
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (400, 2))

@@ -27,7 +27,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class _KANEstimator(BaseEstimator):
     def __init__(self, hidden_width: Sequence[int] = (5,), grid: int = 5, k: int = 3, steps: int = 50,
                  opt: str = "LBFGS", lr: float = 1.0, lamb: float = 0.0, lamb_entropy: float = 2.0,
-                 update_grid: bool = True, batch: int = -1, dtype: str = "float64", random_state=None):
+                 update_grid: bool = True, batch: int = -1, dtype: str = "float64", prune: bool = False,
+                 random_state=None):
         self.hidden_width = hidden_width
         self.grid = grid
         self.k = k
@@ -39,6 +40,7 @@ class _KANEstimator(BaseEstimator):
         self.update_grid = update_grid
         self.batch = batch
         self.dtype = dtype
+        self.prune = prune
         self.random_state = random_state
 
     # ------------------------------------------------------------------ helpers
@@ -69,9 +71,13 @@ class _KANEstimator(BaseEstimator):
         self.model_ = KAN(width=[x.shape[1], *self._hidden(), n_out], grid=self.grid, k=self.k, seed=self._seed(),
                           dtype=dtype)
         data = {"train_input": xt, "train_label": y, "test_input": xt, "test_label": y}
-        self.history_ = self.model_.fit(data, opt=self.opt, steps=self.steps, lr=self.lr, lamb=self.lamb,
-                                        lamb_entropy=self.lamb_entropy, update_grid=self.update_grid,
-                                        batch=self.batch, loss_fn=loss_fn, log=0, seed=self._seed())
+        kw = dict(opt=self.opt, steps=self.steps, lr=self.lr, update_grid=self.update_grid, batch=self.batch,
+                  loss_fn=loss_fn, log=0, seed=self._seed())
+        self.history_ = self.model_.fit(data, lamb=self.lamb, lamb_entropy=self.lamb_entropy, **kw)
+        if self.prune and self.model_.depth > 1:  # pykan's workflow: sparsify (lamb > 0), prune, retrain
+            self.model_ = self.model_.prune()
+            more = self.model_.fit(data, **kw)
+            self.history_ = {key: self.history_[key] + more[key] for key in more}
 
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -105,7 +111,11 @@ class _KANEstimator(BaseEstimator):
 
 
 class KANRegressor(RegressorMixin, _KANEstimator):
-    """A KAN regressor: width [n_features, *hidden_width, n_targets], trained with mean squared error."""
+    """A KAN regressor: width [n_features, *hidden_width, n_targets], trained with mean squared error.
+
+    With ``prune=True`` (and a sparsity penalty ``lamb`` > 0) the network is pruned after training and retrained
+    for another ``steps``, as in pykan's workflow, which keeps formulas from ``auto_symbolic`` small.
+    """
 
     def fit(self, X, y):
         x, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
