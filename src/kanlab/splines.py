@@ -182,7 +182,7 @@ def local_basis(
         h = grid[:, 1] - grid[:, 0]
         i = torch.floor((xc.detach() - lo) / h).nan_to_num_(nan=float(n_int)).clamp_(0, n_int).long()
         i.masked_fill_((x.detach() < lo) | (x.detach() >= hi), n_int)  # off the grid: all k + 1 bases are padding
-        ti = torch.gather(grid, 1, i.t().contiguous()).t()  # (B, in); measured from the knot: one rounding
+        ti = torch.gather(grid.t(), 0, i)  # (B, in): t_i; f measured from the knot is one rounding
         f = (xc - ti) / h
         powers = [torch.ones_like(f), f]
         for _ in range(k - 1):
