@@ -193,6 +193,16 @@ class KAN(nn.Module):
         self.check_input(x, name)
         return x
 
+    def data_or_fit_input(self, x: Tensor | None, purpose: str, required: bool = True) -> Tensor | None:
+        """x, or else the inputs of the last fit, through :meth:`as_input`. With neither: ValueError naming
+        ``purpose`` (or None when not ``required``)."""
+        x = self.fit_input_ if x is None else x
+        if x is None:
+            if required:
+                raise ValueError(f"no data to {purpose} on: pass x, or call fit first (fit keeps its inputs)")
+            return None
+        return self.as_input(x, "x")
+
     def forward(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0) -> Tensor:
         """x: (B, width[0]) -> (B, width[-1]). ``singularity_avoiding`` evaluates symbolic edges with their safe
         variants (|f| bounded by about y_th near 1/x, log, ... singularities)."""

@@ -35,10 +35,7 @@ def _figure(**kwargs):
 
 
 def _data(model: KAN, x: Tensor | None) -> Tensor | None:
-    x = model.fit_input_ if x is None else x
-    if x is not None:
-        x = model.as_input(x, "x")
-    return x
+    return model.data_or_fit_input(x, "plot", required=False)
 
 
 @torch.no_grad()

@@ -36,11 +36,7 @@ class Attribution:
 
 
 def _data(model: KAN, x: Tensor | None) -> Tensor:
-    if x is None:
-        x = model.fit_input_
-    if x is None:
-        raise ValueError("no data to score the network on: pass x, or call fit first (fit keeps its inputs)")
-    x = model.as_input(x, "x")
+    x = model.data_or_fit_input(x, "score the network")
     if x.shape[0] < 2:
         raise ValueError("attribution needs at least 2 samples to measure spread")
     return x

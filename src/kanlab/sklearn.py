@@ -71,6 +71,7 @@ class _KANEstimator(BaseEstimator):
         self.model_ = KAN(width=[x.shape[1], *self._hidden(), n_out], grid=self.grid, k=self.k, seed=self._seed(),
                           dtype=dtype)
         data = {"train_input": xt, "train_label": y, "test_input": xt, "test_label": y}
+        self._train_data, self._loss_fn = data, loss_fn  # for the refit after auto_symbolic
         kw = dict(opt=self.opt, steps=self.steps, lr=self.lr, update_grid=self.update_grid, batch=self.batch,
                   loss_fn=loss_fn, log=0, seed=self._seed())
         self.history_ = self.model_.fit(data, lamb=self.lamb, lamb_entropy=self.lamb_entropy, **kw)
@@ -91,7 +92,7 @@ class _KANEstimator(BaseEstimator):
         check_is_fitted(self, "model_")
         self.model_.auto_symbolic(lib=lib, r2_threshold=r2_threshold, weight_simple=weight_simple)
         if refit_steps:
-            self._refit_symbolic(refit_steps)
+            self.model_.fit(self._train_data, steps=refit_steps, log=0, update_grid=False, loss_fn=self._loss_fn)
         return self
 
     def _symbols(self) -> list[sympy.Symbol]:
@@ -123,14 +124,7 @@ class KANRegressor(RegressorMixin, _KANEstimator):
         self._y_1d = y.ndim == 1
         y2 = y.reshape(-1, 1) if self._y_1d else y
         self._train(x, torch.tensor(y2, dtype=self._torch_dtype()), y2.shape[1])
-        self._y_train = y2
         return self
-
-    def _refit_symbolic(self, steps: int) -> None:
-        xt = self.model_.fit_input_
-        yt = torch.as_tensor(self._y_train, dtype=self.model_.dtype)
-        self.model_.fit({"train_input": xt, "train_label": yt, "test_input": xt, "test_label": yt}, steps=steps,
-                        log=0, update_grid=False)
 
     def predict(self, X) -> np.ndarray:
         out = self._forward(X)
@@ -150,7 +144,6 @@ class KANClassifier(ClassifierMixin, _KANEstimator):
         x, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
-        self._y_train = encoded
         if len(self.classes_) == 1:  # nothing to learn: always that class
             self.model_ = None
             self._constant = True
@@ -160,12 +153,6 @@ class KANClassifier(ClassifierMixin, _KANEstimator):
         self._train(x, torch.as_tensor(encoded, dtype=torch.long), len(self.classes_),
                     loss_fn=torch.nn.CrossEntropyLoss())
         return self
-
-    def _refit_symbolic(self, steps: int) -> None:
-        xt = self.model_.fit_input_
-        yt = torch.as_tensor(self._y_train, dtype=torch.long)
-        self.model_.fit({"train_input": xt, "train_label": yt, "test_input": xt, "test_label": yt}, steps=steps,
-                        log=0, update_grid=False, loss_fn=torch.nn.CrossEntropyLoss())
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "classes_")

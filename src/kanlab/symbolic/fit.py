@@ -162,10 +162,7 @@ def _polish(x: Tensor, y: Tensor, fn: SymbolicFunction, a: float, b: float, r2: 
 
 # ---------------------------------------------------------------------------------------------------- model edges
 def _data(model: KAN, x: Tensor | None) -> Tensor:
-    x = model.fit_input_ if x is None else x
-    if x is None:
-        raise ValueError("no data to fit symbolic functions on: pass x, or call fit first (fit keeps its inputs)")
-    return model.as_input(x, "x")
+    return model.data_or_fit_input(x, "fit symbolic functions")
 
 
 @torch.no_grad()
