@@ -1,8 +1,19 @@
 import pytest
 import torch
 
-from kanlab import KANLayer, splines
-from kanlab.layer import _KANLayerFunction
+from kanlab import KANLayer, native, splines
+from kanlab.layer import layer_function
+
+
+@pytest.fixture(autouse=True, params=["sparse", "dense", "torch"])
+def path(request, monkeypatch):
+    """Every test here runs on the three paths: the native sparse and dense kernels and the pure torch one."""
+    if request.param != "torch" and not native.available():
+        pytest.fail("the native kernels did not compile (is a C compiler installed?)")
+    monkeypatch.setattr(native, "SPARSE_RATIO", 0.0 if request.param == "sparse" else float("inf"))
+    prev = native.set_enabled(request.param != "torch")
+    yield request.param
+    native.set_enabled(prev)
 
 
 def _layer(uniform=True, dtype=torch.float64, in_dim=3, out_dim=4, **kw):
@@ -38,7 +49,7 @@ def test_gradcheck_and_double_backward(uniform):
     w = layer.folded_weight().detach().requires_grad_(True)
 
     def f(x, w):
-        return _KANLayerFunction.apply(x, w, layer.grid, layer.k, layer.uniform, layer.base_fun)
+        return layer_function(x, w, layer.grid, layer.k, layer.uniform, layer.base_fun)
 
     assert torch.autograd.gradcheck(f, (x, w))
     assert torch.autograd.gradgradcheck(f, (x, w))
@@ -51,8 +62,8 @@ def KANLayerWithCoef(layer, coef):
     def run(x):
         w_b = (layer.mask * layer.scale_base).unsqueeze(-1)
         w_s = (layer.mask * layer.scale_sp).unsqueeze(-1) * coef
-        w = torch.cat([w_b, w_s], -1).transpose(0, 1).reshape(layer.out_dim, -1)
-        return _KANLayerFunction.apply(x, w, layer.grid, layer.k, layer.uniform, layer.base_fun)
+        w = torch.cat([w_b, w_s], -1).transpose(1, 2)
+        return layer_function(x, w, layer.grid, layer.k, layer.uniform, layer.base_fun)
     return run
 
 
@@ -84,7 +95,7 @@ def test_saved_memory_is_bounded():
 
     w = layer.folded_weight().detach().requires_grad_(True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        _KANLayerFunction.apply(x, w, layer.grid, layer.k, layer.uniform, layer.base_fun).sum()
+        layer_function(x, w, layer.grid, layer.k, layer.uniform, layer.base_fun).sum()
     per_value = (sum(saved) - w.numel() - layer.grid.numel()) / x.numel()
     assert per_value <= 1 + (1 + 13) + 4 + 2 + 1e-9
     assert per_value <= 30

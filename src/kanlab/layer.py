@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from . import splines
+from . import native, splines
 
 __all__ = ["KANLayer", "BASE_FUNCTIONS"]
 
@@ -48,7 +48,7 @@ def _check_base_fun(name: str) -> str:
 
 def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
               derivatives: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
-    """Flattened features [base | bases] per input, and what the backward needs.
+    """Flattened features [base | bases] per input, and what the backward needs (the torch path).
 
     x: (B, in) -> feat (B, in * (1 + nb)), interval index i (B, in), local basis derivatives (B, in, k + 1) or None
     """
@@ -61,37 +61,88 @@ def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
 
 
 class _KANLayerFunction(torch.autograd.Function):
-    """y = features(x) @ weight.T.
+    """y = features(x) @ weight.view(in * (1 + nb), out), with weight (in, 1 + nb, out).
 
-    Saves x, the weight, the features and the k + 1 local slopes per input (about 1 + (G + k + 1) + (k + 1) + 2
-    floats per input value; the index is int64), so the backward is two GEMMs and a gather. Under create_graph
-    (gradients of gradients) the backward rebuilds everything from x with differentiable ops instead.
+    Three ways, chosen by ``mode``:
+    - "sparse" (native, large grids): one fused pass adds the k + 2 active weight rows of every input value; the
+      backward is one fused pass too. Saves x and the weight only.
+    - "dense" (native, small grids): the dense features in one fused pass, then a GEMM; saves x, the weight and the
+      features (1 + G + k floats per input value); the backward is two GEMMs and one fused pass that recomputes
+      the local slopes from x.
+    - "torch" (other devices and dtypes, or ``KANLAB_NATIVE=0``): the same with torch ops; also saves the
+      interval index and the k + 1 local slopes.
+    Under create_graph (gradients of gradients) the backward rebuilds everything from x with differentiable ops.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
+                table: Tensor | None, mode: str) -> Tensor:
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
+        weight = weight.contiguous()
+        feat = i = ders = None
+        if mode == "sparse":
+            y = native.sparse_forward(x, weight, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype),
+                                      base)
+        else:
+            if mode == "dense":
+                feat = native.features(x, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype), base)
+            else:
+                feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
+            y = feat @ weight.view(-1, weight.shape[-1])  # (B, out)
         if need_x or need_w:
-            ctx.save_for_backward(x, weight, grid, feat, i, ders)
-        ctx.conf = (k, uniform, base)
-        return feat @ weight.t()  # (B, out)
+            ctx.save_for_backward(x, weight, grid, feat, i, ders, table)
+        ctx.conf = (k, uniform, base, mode)
+        return y
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        x, weight, grid, feat, i, ders = ctx.saved_tensors
-        k, uniform, base = ctx.conf
+        x, weight, grid, feat, i, ders, table = ctx.saved_tensors
+        k, uniform, base, mode = ctx.conf
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():  # create_graph=True: the saved tensors are not connected to x
             feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
+            mode = "torch"
+        if mode == "sparse":
+            grad_x, grad_w = native.sparse_backward(x, weight, grad_out, table, grid.shape[1], k, uniform,
+                                                    splines.uniform_matrix(k, x.dtype), base, need_x, need_w)
+            return grad_x, grad_w, None, None, None, None, None, None
         grad_x = grad_w = None
+        w2 = weight.view(-1, weight.shape[-1])  # (in * (1 + nb), out)
         if need_w:
-            grad_w = grad_out.t() @ feat  # (out, in * (1 + nb))
+            grad_w = (feat.t() @ grad_out).view(weight.shape)
         if need_x:
-            g = (grad_out @ weight).view(x.shape[0], x.shape[1], -1)  # (B, in, 1 + nb)
-            local = splines.padded_gather(i, g[..., 1:], k)  # (B, in, k + 1)
-            grad_x = g[..., 0] * BASE_FUNCTIONS[base][1](x) + (local * ders).sum(-1)
-        return grad_x, grad_w, None, None, None, None
+            g = grad_out @ w2.t()  # (B, in * (1 + nb))
+            if mode == "dense":  # the slopes are recomputed from x inside one fused pass
+                grad_x = native.backward_x(x, g, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype),
+                                           base)
+            else:
+                g = g.view(x.shape[0], x.shape[1], -1)  # (B, in, 1 + nb)
+                local = splines.padded_gather(i, g[..., 1:], k)  # (B, in, k + 1)
+                grad_x = g[..., 0] * BASE_FUNCTIONS[base][1](x) + (local * ders).sum(-1)
+        return grad_x, grad_w, None, None, None, None, None, None
+
+
+def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
+                   table: Tensor | None = None, mode: str | None = None) -> Tensor:
+    """features(x) @ weight through the layer's autograd function: x (B, in), weight (in, 1 + nb, out) -> (B, out).
+
+    ``mode`` is "sparse", "dense" or "torch" (see :class:`_KANLayerFunction`); by default the native kernels are
+    used where they apply, sparse on grids where that is faster. ``table`` is their knot layout, built when not
+    given.
+    """
+    if mode is None:
+        if native.supports(x, k, base):
+            mode = "sparse" if native.use_sparse(weight.shape[1] - 1, k) else "dense"
+        else:
+            mode = "torch"
+    elif mode not in ("sparse", "dense", "torch"):
+        raise ValueError(f"unknown mode {mode!r}; choose 'sparse', 'dense' or 'torch'")
+    elif mode != "torch" and not native.supports(x, k, base):
+        raise ValueError(f"mode {mode!r} needs the native kernels, which do not apply here "
+                         f"(device {x.device}, dtype {x.dtype}, k={k}, or disabled)")
+    if mode != "torch" and table is None:
+        table = native.knot_table(grid, k)
+    return _KANLayerFunction.apply(x, weight, grid, k, uniform, base, table if mode != "torch" else None, mode)
 
 
 class KANLayer(nn.Module):
@@ -171,16 +222,25 @@ class KANLayer(nn.Module):
 
     # ------------------------------------------------------------------ evaluation
     def folded_weight(self) -> Tensor:
-        """Mask and scales folded into one weight: (out, in * (1 + G + k))."""
-        wb = (self.mask * self.scale_base).unsqueeze(-1)  # (in, out, 1)
+        """Mask and scales folded into one weight: (in, 1 + G + k, out); row 0 of each input is its base weight."""
+        wb = (self.mask * self.scale_base).unsqueeze(1)  # (in, 1, out)
         ws = (self.mask * self.scale_sp).unsqueeze(-1) * self.coef  # (in, out, nb)
-        return torch.cat([wb, ws], dim=-1).transpose(0, 1).reshape(self.out_dim, -1)
+        return torch.cat([wb, ws.transpose(1, 2)], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, in) -> (B, out)."""
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"KANLayer expects input of shape (batch, {self.in_dim}), got {tuple(x.shape)}")
-        return _KANLayerFunction.apply(x, self.folded_weight(), self.grid, self.k, self.uniform, self.base_fun)
+        table = self._knot_table() if native.supports(x, self.k, self.base_fun) else None
+        return layer_function(x, self.folded_weight(), self.grid, self.k, self.uniform, self.base_fun, table=table)
+
+    def _knot_table(self) -> Tensor:
+        """The native kernels' knot layout, rebuilt only when the grid changes."""
+        cached = self.__dict__.get("_table")  # (grid, its version, k, table); holding the grid keeps `is` sound
+        if cached is None or cached[0] is not self.grid or cached[1] != self.grid._version or cached[2] != self.k:
+            cached = (self.grid, self.grid._version, self.k, native.knot_table(self.grid, self.k))
+            self.__dict__["_table"] = cached
+        return cached[3]
 
     def features(self, x: Tensor) -> Tensor:
         """Differentiable per-input features [base | bases]: (B, in) -> (B, in, 1 + G + k)."""
@@ -189,8 +249,7 @@ class KANLayer(nn.Module):
 
     def edge_activations(self, x: Tensor) -> Tensor:
         """Per-edge outputs, on request: (B, in) -> (B, in, out). Not used by forward."""
-        w = self.folded_weight().view(self.out_dim, self.in_dim, -1)  # (out, in, 1 + nb)
-        return torch.einsum("bic,oic->bio", self.features(x), w)
+        return torch.einsum("bic,ico->bio", self.features(x), self.folded_weight())
 
     def spline_activations(self, x: Tensor) -> Tensor:
         """The raw splines sum_c coef B_c(x), without scales or mask: (B, in) -> (B, in, out)."""
@@ -206,8 +265,8 @@ class KANLayer(nn.Module):
         feat = self.features(x)  # (B, in, 1 + nb)
         centred = feat - feat.mean(dim=0, keepdim=True)
         cov = torch.einsum("bic,bid->icd", centred, centred) / max(x.shape[0] - 1, 1)  # (in, 1+nb, 1+nb)
-        w = self.folded_weight().view(self.out_dim, self.in_dim, -1)  # (out, in, 1 + nb)
-        var = torch.einsum("oic,icd,oid->io", w, cov, w)
+        w = self.folded_weight()  # (in, 1 + nb, out)
+        var = torch.einsum("ico,icd,ido->io", w, cov, w)
         return torch.sqrt(var.clamp_min(0) + 1e-16)
 
     # ------------------------------------------------------------------ grid operations (in place on this layer)

@@ -67,10 +67,10 @@ def edge_std(model: KAN, l: int, x: Tensor) -> Tensor:
     parts = sym.edge_values(x)
     if parts:
         feat = layer.features(x)  # (B, in, 1 + nb)
-        w = layer.folded_weight().view(layer.out_dim, layer.in_dim, -1)  # (out, in, 1 + nb)
+        w = layer.folded_weight()  # (in, 1 + nb, out)
         e = e.clone()
         for ii, oo, vals in parts:
-            numeric = torch.einsum("bnc,nc->bn", feat[:, ii], w[oo, ii])
+            numeric = torch.einsum("bnc,nc->bn", feat[:, ii], w[ii, :, oo])
             e[ii, oo] = (numeric + vals).std(dim=0)
     return e
 

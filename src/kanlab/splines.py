@@ -30,6 +30,7 @@ __all__ = [
     "refine_grid",
     "sample_grid",
     "is_uniform",
+    "uniform_matrix",
 ]
 
 
@@ -105,7 +106,7 @@ def bspline_basis(x: Tensor, grid: Tensor, k: int) -> Tensor:
 _UNIFORM_MATRICES: dict[tuple, Tensor] = {}
 
 
-def _uniform_matrix(k: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+def uniform_matrix(k: int, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
     """(k + 1, 2k + 2): [1, f, .., f^k] @ M gives the k + 1 active cardinal B-spline values, then their d/df.
     Entry m belongs to basis i - k + m for f in [0, 1) inside interval i. Cached per (k, dtype, device)."""
     key = (k, dtype, str(device))
@@ -187,7 +188,7 @@ def local_basis(
         powers = [torch.ones_like(f), f]
         for _ in range(k - 1):
             powers.append(powers[-1] * f)
-        m = _uniform_matrix(k, x.dtype, x.device)
+        m = uniform_matrix(k, x.dtype, x.device)
         p = torch.stack(powers, dim=-1)  # (B, in, k + 1)
         if derivatives:
             both = p @ m  # (B, in, 2k + 2)

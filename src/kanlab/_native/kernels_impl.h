@@ -1,0 +1,347 @@
+/* Fused B-spline feature kernels, written once for REAL = float and double (included twice by kernels.c).
+ *
+ * N = batch * n_in input values, flattened row-major: element e belongs to input e % n_in.
+ * tT: (n_knots + 2k + 2, n_in), each input's knot vector extended by k + 1 extrapolated knots per side and
+ *     transposed, so knot r of input i sits at tT[(r + k + 1) * n_in + i].
+ * feat: (N, S), S = 1 + nb, nb = n_knots - k - 1: [base(x) | B_0(x) .. B_{nb-1}(x)] per element.
+ * Points outside [t_0, t_last), and NaN, have all bases (and slopes) zero: the padding convention of splines.py.
+ * Each chunk of CH elements is processed by loops over the chunk that the compiler vectorises (gathers included).
+ */
+
+static void NAME(base_values)(const REAL *x, int n, int base, REAL *out, REAL *slope) {
+    if (base == 0) { /* silu */
+        #pragma omp simd
+        for (int e = 0; e < n; e++) {
+            REAL s = (REAL)1 / ((REAL)1 + EXP(-x[e]));
+            out[e] = x[e] * s;
+            slope[e] = s * ((REAL)1 + x[e] * ((REAL)1 - s));
+        }
+    } else if (base == 1) { /* identity */
+        for (int e = 0; e < n; e++) { out[e] = x[e]; slope[e] = (REAL)1; }
+    } else { /* zero */
+        for (int e = 0; e < n; e++) { out[e] = (REAL)0; slope[e] = (REAL)0; }
+    }
+}
+
+/* Interval j (t_j <= x < t_{j+1}, in [0, n_knots - 2]) of each element, or -1 off the grid; and x - t_j. */
+static void NAME(locate)(const REAL *x, const int64_t *ii, int n, const REAL *tT, int64_t n_in, int64_t n_knots,
+                         int k, int uniform, int *jj, REAL *xr) {
+    const REAL *t0 = tT + (int64_t)(k + 1) * n_in;           /* row of knot 0 */
+    const REAL *tl = tT + (int64_t)(n_knots + k) * n_in;     /* row of the last knot */
+    if (uniform) {
+        const REAL *t1 = t0 + n_in;
+        #pragma omp simd
+        for (int e = 0; e < n; e++) {
+            int64_t i = ii[e];
+            REAL xv = x[e], lo = t0[i], h = t1[i] - lo;
+            int valid = (xv >= lo) & (xv < tl[i]);
+            REAL u = valid ? (xv - lo) / h : (REAL)0;
+            int j = (int)u;                                     /* u >= 0: truncation is floor */
+            j = j > (int)(n_knots - 2) ? (int)(n_knots - 2) : j;
+            jj[e] = valid ? j : -1;
+        }
+    } else {
+        for (int e = 0; e < n; e++) jj[e] = 0;
+        for (int64_t r = 1; r < n_knots - 1; r++) {              /* count the inner knots <= x */
+            const REAL *tr = t0 + r * n_in;
+            #pragma omp simd
+            for (int e = 0; e < n; e++) jj[e] += tr[ii[e]] <= x[e];
+        }
+        #pragma omp simd
+        for (int e = 0; e < n; e++) {
+            int64_t i = ii[e];
+            int valid = (x[e] >= t0[i]) & (x[e] < tl[i]);
+            jj[e] = valid ? jj[e] : -1;
+        }
+    }
+    #pragma omp simd
+    for (int e = 0; e < n; e++) {
+        int j = jj[e] < 0 ? 0 : jj[e];
+        xr[e] = jj[e] < 0 ? (REAL)0 : x[e] - t0[(int64_t)j * n_in + ii[e]];
+    }
+}
+
+/* Values (vals) and/or x-slopes (ders) of bases j - k .. j, as (k + 1) rows of CH. */
+static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n, const REAL *tT, int64_t n_in,
+                        int k, int uniform, const REAL *M, REAL *vals, REAL *ders) {
+    const REAL *t0 = tT + (int64_t)(k + 1) * n_in;
+    if (uniform) {
+        /* f = (x - t_j) / h; [1, f, .., f^k] @ M gives the values (columns 0..k) and d/df (columns k+1..2k+1) */
+        REAL f[CH], invh[CH];
+        #pragma omp simd
+        for (int e = 0; e < n; e++) {
+            int64_t i = ii[e];
+            invh[e] = (REAL)1 / (t0[n_in + i] - t0[i]);
+            f[e] = xr[e] * invh[e];
+        }
+        for (int m = 0; m <= k; m++) {
+            if (vals) {
+                REAL *v = vals + m * CH;
+                #pragma omp simd
+                for (int e = 0; e < n; e++) {
+                    REAL acc = M[k * (2 * k + 2) + m];
+                    for (int p = k - 1; p >= 0; p--) acc = acc * f[e] + M[p * (2 * k + 2) + m];
+                    v[e] = acc;
+                }
+            }
+            if (ders) {
+                REAL *d = ders + m * CH;
+                #pragma omp simd
+                for (int e = 0; e < n; e++) {
+                    REAL acc = M[k * (2 * k + 2) + k + 1 + m];
+                    for (int p = k - 1; p >= 0; p--) acc = acc * f[e] + M[p * (2 * k + 2) + k + 1 + m];
+                    d[e] = acc * invh[e];
+                }
+            }
+        }
+        return;
+    }
+    /* adaptive: local de Boor triangle on knots t_{j-k+1} .. t_{j+k}, relative to t_j */
+    REAL kn[2 * KMAX][CH], a[KMAX + 1][CH], b[KMAX + 1][CH];
+    for (int r = 0; r < 2 * k; r++) {
+        #pragma omp simd
+        for (int e = 0; e < n; e++) {
+            int j = jj[e] < 0 ? 0 : jj[e];
+            int64_t i = ii[e];
+            kn[r][e] = t0[(int64_t)(j - k + 1 + r) * n_in + i] - t0[(int64_t)j * n_in + i];
+        }
+    }
+    #define KN(rr) kn[(rr) + k - 1]
+    for (int e = 0; e < n; e++) a[0][e] = (REAL)1;
+    REAL (*lower)[CH] = a, (*upper)[CH] = b;
+    for (int d = 1; d <= k; d++) {
+        /* lower: degree d - 1 values of bases j-d+1 .. j; upper: degree d values of bases j-d .. j */
+        #pragma omp simd
+        for (int e = 0; e < n; e++) upper[0][e] = (REAL)0;
+        for (int r = 0; r < d; r++) {
+            #pragma omp simd
+            for (int e = 0; e < n; e++) {
+                REAL lo = KN(-d + 1 + r)[e], hi = KN(1 + r)[e];
+                REAL temp = lower[r][e] / (hi - lo);
+                upper[r][e] += (hi - xr[e]) * temp;
+                upper[r + 1][e] = (xr[e] - lo) * temp;
+            }
+        }
+        if (d == k && ders) {
+            /* slopes from the degree k - 1 values (lower): k/(t_{m+k}-t_m) N_{m,k-1} - k/(t_{m+k+1}-t_{m+1}) N_{m+1,k-1} */
+            for (int m = 0; m <= k; m++) {
+                REAL *dd = ders + m * CH;
+                #pragma omp simd
+                for (int e = 0; e < n; e++) {
+                    REAL s = (REAL)0;
+                    if (m >= 1) s += k * lower[m - 1][e] / (KN(m)[e] - KN(-k + m)[e]);
+                    if (m <= k - 1) s -= k * lower[m][e] / (KN(m + 1)[e] - KN(-k + m + 1)[e]);
+                    dd[e] = s;
+                }
+            }
+        }
+        REAL (*tmp)[CH] = lower; lower = upper; upper = tmp;
+    }
+    #undef KN
+    if (vals)
+        for (int m = 0; m <= k; m++) {
+            REAL *v = vals + m * CH;
+            for (int e = 0; e < n; e++) v[e] = lower[m][e];
+        }
+}
+
+int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, int64_t n_knots, int k, int uniform,
+                      const REAL *M, int base, REAL *feat, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb, nchunks = (N + CH - 1) / CH;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * S > PAR_MIN)
+    for (int64_t c = 0; c < nchunks; c++) {
+        const int64_t s0 = c * CH;
+        const int n = (int)(N - s0 < CH ? N - s0 : CH);
+        int64_t ii[CH];
+        int jj[CH];
+        REAL xr[CH], bv[CH], bd[CH], vals[(KMAX + 1) * CH];
+        for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
+        NAME(base_values)(x + s0, n, base, bv, bd);
+        NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
+        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, NULL);
+        REAL *out = feat + s0 * S;
+        memset(out, 0, sizeof(REAL) * (size_t)(n * S));
+        for (int e = 0; e < n; e++) {
+            REAL *row = out + e * S;
+            row[0] = bv[e];
+            const int j = jj[e];
+            if (j < 0) continue;
+            if (j >= k && j < nb) {
+                for (int m = 0; m <= k; m++) row[1 + j - k + m] = vals[m * CH + e];
+            } else {
+                for (int m = 0; m <= k; m++) {
+                    const int cidx = j - k + m;
+                    if (cidx >= 0 && cidx < nb) row[1 + cidx] = vals[m * CH + e];
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* grad_x[e] = g[e, 0] * base'(x) + sum_m g[e, 1 + j - k + m] * dB_{j-k+m}/dx, g: (N, S) */
+int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, const REAL *tT, int64_t n_knots,
+                         int k, int uniform, const REAL *M, int base, REAL *grad_x, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb, nchunks = (N + CH - 1) / CH;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * S > PAR_MIN)
+    for (int64_t c = 0; c < nchunks; c++) {
+        const int64_t s0 = c * CH;
+        const int n = (int)(N - s0 < CH ? N - s0 : CH);
+        int64_t ii[CH];
+        int jj[CH];
+        REAL xr[CH], bv[CH], bd[CH], ders[(KMAX + 1) * CH];
+        for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
+        NAME(base_values)(x + s0, n, base, bv, bd);
+        NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
+        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, NULL, ders);
+        const REAL *gc = g + s0 * S;
+        for (int e = 0; e < n; e++) {
+            const REAL *row = gc + e * S;
+            REAL acc = row[0] * bd[e];
+            const int j = jj[e];
+            if (j >= k && j < nb) {
+                for (int m = 0; m <= k; m++) acc += row[1 + j - k + m] * ders[m * CH + e];
+            } else if (j >= 0) {
+                for (int m = 0; m <= k; m++) {
+                    const int cidx = j - k + m;
+                    if (cidx >= 0 && cidx < nb) acc += row[1 + cidx] * ders[m * CH + e];
+                }
+            }
+            grad_x[s0 + e] = acc;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Sparse path: y = features(x) @ W without the dense features. W is laid out (n_in, S, O): row i*S is input i's
+ * base weight, rows i*S + 1 + c its spline weights, so the k + 1 active rows of an element are consecutive.
+ * Each element adds k + 2 weight rows (scaled by its base value and local bases) to its output row: B*in*(k+2)*O
+ * multiply-adds, against B*in*S*O for the dense GEMM.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+/* y[b, :] = sum_i base(x[b,i]) W[i*S] + sum_m B_{j-k+m}(x[b,i]) W[i*S + 1 + j-k+m]; y: (B, O), written whole */
+int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                             int uniform, const REAL *M, int base, const REAL *W, int64_t O, REAL *y, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb, N = B * n_in;
+    const int64_t rows_per_block = n_in >= CH ? 1 : CH / n_in;
+    const int64_t nblocks = (B + rows_per_block - 1) / rows_per_block;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * O > PAR_MIN)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+        const int64_t b0 = blk * rows_per_block, b1 = b0 + rows_per_block < B ? b0 + rows_per_block : B;
+        memset(y + b0 * O, 0, sizeof(REAL) * (size_t)((b1 - b0) * O));
+        int64_t ii[CH];
+        int jj[CH];
+        REAL xr[CH], bv[CH], bd[CH], vals[(KMAX + 1) * CH];
+        for (int64_t s0 = b0 * n_in; s0 < b1 * n_in; s0 += CH) {
+            const int n = (int)(b1 * n_in - s0 < CH ? b1 * n_in - s0 : CH);
+            for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
+            NAME(base_values)(x + s0, n, base, bv, bd);
+            NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
+            NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, NULL);
+            for (int e = 0; e < n; e++) {
+                REAL *yb = y + ((s0 + e) / n_in) * O;
+                const int64_t i = ii[e];
+                const int j = jj[e];
+                const REAL *w0 = W + i * S * O;
+                const REAL b = bv[e];
+                if (j >= k && j < nb) {
+                    const REAL *ws = w0 + (1 + j - k) * O;
+                    REAL v[KMAX + 1];
+                    for (int m = 0; m <= k; m++) v[m] = vals[m * CH + e];
+                    #pragma omp simd
+                    for (int64_t o = 0; o < O; o++) {
+                        REAL acc = yb[o] + b * w0[o];
+                        for (int m = 0; m <= k; m++) acc += v[m] * ws[m * O + o];
+                        yb[o] = acc;
+                    }
+                } else {
+                    #pragma omp simd
+                    for (int64_t o = 0; o < O; o++) yb[o] += b * w0[o];
+                    if (j < 0) continue;
+                    for (int m = 0; m <= k; m++) {
+                        const int c = j - k + m;
+                        if (c < 0 || c >= nb) continue;
+                        const REAL v = vals[m * CH + e], *ws = w0 + (1 + c) * O;
+                        #pragma omp simd
+                        for (int64_t o = 0; o < O; o++) yb[o] += v * ws[o];
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Given go = dL/dy (B, O): grad_x (B, n_in) = dL/dx and gW (n_in, S, O) = dL/dW (either may be NULL; gW is
+ * overwritten). Threads own inputs, so each weight row is written by one thread only. */
+int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                              int uniform, const REAL *M, int base, const REAL *W, int64_t O, const REAL *go,
+                              REAL *grad_x, REAL *gW, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && B * n_in * O > PAR_MIN)
+    for (int64_t i = 0; i < n_in; i++) {
+        const REAL *w0 = W + i * S * O;
+        REAL *g0 = gW ? gW + i * S * O : NULL;
+        if (g0) memset(g0, 0, sizeof(REAL) * (size_t)(S * O));
+        int64_t ii[CH];
+        int jj[CH];
+        REAL xs[CH], xr[CH], bv[CH], bd[CH], vals[(KMAX + 1) * CH], ders[(KMAX + 1) * CH];
+        for (int e = 0; e < CH; e++) ii[e] = i;
+        for (int64_t b0 = 0; b0 < B; b0 += CH) {
+            const int n = (int)(B - b0 < CH ? B - b0 : CH);
+            for (int e = 0; e < n; e++) xs[e] = x[(b0 + e) * n_in + i];
+            NAME(base_values)(xs, n, base, bv, bd);
+            NAME(locate)(xs, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
+            NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, grad_x ? ders : NULL);
+            for (int e = 0; e < n; e++) {
+                const REAL *gb = go + (b0 + e) * O;
+                const int j = jj[e];
+                int m0 = 0, m1 = -1;  /* active spline rows: c = j - k + m for m in [m0, m1] */
+                if (j >= 0) {
+                    m0 = j - k < 0 ? k - j : 0;
+                    m1 = j >= nb ? k - (j - nb + 1) : k;
+                }
+                REAL dots[KMAX + 2] = {0};  /* go . W row: base row first, then spline rows m0..m1 */
+                REAL coefs[KMAX + 2];       /* the element's feature value for each of those rows */
+                const REAL *wr[KMAX + 2];
+                REAL *gr[KMAX + 2];
+                int nr = 0;
+                wr[0] = w0; gr[0] = g0; coefs[0] = bv[e]; nr = 1;
+                for (int m = m0; m <= m1; m++, nr++) {
+                    const int64_t row = 1 + j - k + m;
+                    wr[nr] = w0 + row * O;
+                    gr[nr] = g0 ? g0 + row * O : NULL;
+                    coefs[nr] = vals[m * CH + e];
+                }
+                for (int r = 0; r < nr; r++) {
+                    const REAL *ws = wr[r];
+                    REAL *gs = gr[r];
+                    const REAL v = coefs[r];
+                    REAL d = 0;
+                    if (gs && grad_x) {
+                        #pragma omp simd reduction(+ : d)
+                        for (int64_t o = 0; o < O; o++) { d += gb[o] * ws[o]; gs[o] += v * gb[o]; }
+                    } else if (gs) {
+                        #pragma omp simd
+                        for (int64_t o = 0; o < O; o++) gs[o] += v * gb[o];
+                    } else {
+                        #pragma omp simd reduction(+ : d)
+                        for (int64_t o = 0; o < O; o++) d += gb[o] * ws[o];
+                    }
+                    dots[r] = d;
+                }
+                if (grad_x) {
+                    REAL acc = dots[0] * bd[e];
+                    for (int m = m0, r = 1; m <= m1; m++, r++) acc += dots[r] * ders[m * CH + e];
+                    grad_x[(b0 + e) * n_in + i] = acc;
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,198 @@
+"""Fused CPU kernels for the layer's hot path, compiled on first use.
+
+The layer's features [base(x) | B_0(x) .. B_{nb-1}(x)] and the x-gradient of its backward are each one pass over
+the inputs in C (``_native/kernels.c``), vectorised by the compiler and threaded with the OpenMP runtime that
+torch already loaded, instead of about thirty elementwise torch kernels. The C source is compiled with the system
+C compiler (``$CC``, else ``cc``) into a temporary folder that is deleted once the library is loaded, so nothing
+is left on disk.
+
+The torch path in :mod:`kanlab.splines` stays the reference and the fallback: it is used on other devices, for
+other dtypes, for k > 7, under ``create_graph`` (double backward), when no compiler is found, or when the
+environment variable ``KANLAB_NATIVE=0`` is set. :func:`set_enabled` switches the kernels off and on at run time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+__all__ = ["available", "enabled", "set_enabled", "supports", "knot_table", "features", "backward_x",
+           "sparse_forward", "sparse_backward", "use_sparse", "KMAX"]
+
+log = logging.getLogger(__name__)
+
+KMAX = 7  # must match kernels.c
+_ABI = 1
+_SRC = Path(__file__).parent / "_native"
+_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared"]
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_tried = False
+_enabled = os.environ.get("KANLAB_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _compile() -> ctypes.CDLL | None:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        log.info("kanlab: no C compiler found; using the torch path")
+        return None
+    with tempfile.TemporaryDirectory(prefix="kanlab-") as tmp:
+        so = Path(tmp) / "libkanlab.so"
+        cmd = [cc, *_FLAGS, str(_SRC / "kernels.c"), "-o", str(so), "-lmvec", "-lm"]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            log.warning("kanlab: compiling the native kernels failed (%s); using the torch path", err)
+            return None
+        if res.returncode != 0:
+            log.warning("kanlab: compiling the native kernels failed; using the torch path:\n%s", res.stderr[-2000:])
+            return None
+        lib = ctypes.CDLL(str(so))  # loaded: the file may go (the mapping stays)
+    if lib.kanlab_abi_version() != _ABI:
+        log.warning("kanlab: native kernels have the wrong ABI version; using the torch path")
+        return None
+    p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    for suffix in ("f32", "f64"):
+        fwd = getattr(lib, f"kan_forward_{suffix}")
+        fwd.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, i32]
+        fwd.restype = i32
+        bwd = getattr(lib, f"kan_backward_x_{suffix}")
+        bwd.argtypes = [p, p, i64, i64, p, i64, i32, i32, p, i32, p, i32]
+        bwd.restype = i32
+        sf = getattr(lib, f"kan_sparse_forward_{suffix}")
+        sf.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, i64, p, i32]
+        sf.restype = i32
+        sb = getattr(lib, f"kan_sparse_backward_{suffix}")
+        sb.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, i64, p, p, p, i32]
+        sb.restype = i32
+    log.debug("kanlab: native kernels compiled with %s", " ".join(cmd))
+    return lib
+
+
+def _library() -> ctypes.CDLL | None:
+    global _lib, _tried
+    if not _tried:
+        with _lock:
+            if not _tried:
+                _lib = _compile()
+                _tried = True
+    return _lib
+
+
+def available() -> bool:
+    """True when the kernels are compiled and loaded (compiles them on the first call)."""
+    return _library() is not None
+
+
+def enabled() -> bool:
+    """True when the layer will use the kernels where they apply."""
+    return _enabled and available()
+
+
+def set_enabled(flag: bool) -> bool:
+    """Switch the kernels on or off for this process; returns the previous setting."""
+    global _enabled
+    prev, _enabled = _enabled, bool(flag)
+    return prev
+
+
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_BASES = {"silu": 0, "identity": 1, "zero": 2}
+
+
+def supports(x: Tensor, k: int, base: str) -> bool:
+    """Whether the kernels handle this case (CPU, float32/float64, k <= KMAX, a known base), and are on."""
+    return (x.device.type == "cpu" and x.dtype in _SUFFIX and 1 <= k <= KMAX and base in _BASES
+            and _enabled and _library() is not None)
+
+
+def knot_table(grid: Tensor, k: int) -> Tensor:
+    """The kernels' knot layout: the grid extended by k + 1 knots per side, transposed, (n_knots + 2k + 2, in)."""
+    from .splines import extend_grid
+
+    return extend_grid(grid, k + 1).t().contiguous()
+
+
+def _ptr(t: Tensor) -> int:
+    return t.data_ptr()
+
+
+def features(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor, base: str) -> Tensor:
+    """x (B, in) -> feat (B, in * (1 + nb)), nb = n_knots - k - 1. No autograd: the caller's Function owns it."""
+    x = x.detach().contiguous()
+    n, n_in = x.shape
+    s = n_knots - k
+    feat = torch.empty(n, n_in * s, dtype=x.dtype)
+    fn = getattr(_library(), f"kan_forward_{_SUFFIX[x.dtype]}")
+    _check(fn(_ptr(x), n * n_in, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base],
+              _ptr(feat), torch.get_num_threads()), "forward")
+    return feat
+
+
+def backward_x(x: Tensor, g: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor,
+               base: str) -> Tensor:
+    """x (B, in), g = dL/dfeat (B, in * (1 + nb)) -> dL/dx (B, in)."""
+    x = x.detach().contiguous()
+    g = g.contiguous()
+    grad = torch.empty_like(x)
+    fn = getattr(_library(), f"kan_backward_x_{_SUFFIX[x.dtype]}")
+    _check(fn(_ptr(x), _ptr(g), x.numel(), x.shape[1], _ptr(table), n_knots, k, int(uniform), _ptr(matrix),
+              _BASES[base], _ptr(grad), torch.get_num_threads()), "backward")
+    return grad
+
+
+def use_sparse(n_basis: int, k: int) -> bool:
+    """Whether the sparse kernels beat features + dense GEMM: they do k + 2 row updates per input value where
+    the GEMM does 1 + n_basis, at lower efficiency per multiply-add (crossover measured by
+    benchmarks/bench_layer.py --crossover)."""
+    return 1 + n_basis >= SPARSE_RATIO * (k + 2)
+
+
+SPARSE_RATIO = 2.5
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        raise RuntimeError(f"kanlab native {what} failed (code {rc})")
+
+
+def sparse_forward(x: Tensor, weight: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor,
+                   base: str) -> Tensor:
+    """x (B, in), weight (in, 1 + nb, out) -> features(x) @ weight.view(-1, out): (B, out), never forming the
+    dense features."""
+    x = x.detach().contiguous()
+    weight = weight.detach().contiguous()
+    n, n_in = x.shape
+    out_dim = weight.shape[-1]
+    y = torch.empty(n, out_dim, dtype=x.dtype)
+    fn = getattr(_library(), f"kan_sparse_forward_{_SUFFIX[x.dtype]}")
+    _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(weight),
+              out_dim, _ptr(y), torch.get_num_threads()), "sparse forward")
+    return y
+
+
+def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, n_knots: int, k: int,
+                    uniform: bool, matrix: Tensor, base: str, need_x: bool, need_w: bool
+                    ) -> tuple[Tensor | None, Tensor | None]:
+    """The gradients of :func:`sparse_forward`: dL/dx (B, in) and dL/dweight (in, 1 + nb, out), each when asked."""
+    x = x.detach().contiguous()
+    weight = weight.detach().contiguous()
+    grad_out = grad_out.contiguous()
+    n, n_in = x.shape
+    grad_x = torch.empty_like(x) if need_x else None
+    grad_w = torch.empty_like(weight) if need_w else None
+    fn = getattr(_library(), f"kan_sparse_backward_{_SUFFIX[x.dtype]}")
+    _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(weight),
+              weight.shape[-1], _ptr(grad_out), _ptr(grad_x) if need_x else None,
+              _ptr(grad_w) if need_w else None, torch.get_num_threads()), "sparse backward")
+    return grad_x, grad_w
