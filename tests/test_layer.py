@@ -11,6 +11,7 @@ def path(request, monkeypatch):
     if request.param != "torch" and not native.available():
         pytest.fail("the native kernels did not compile (is a C compiler installed?)")
     monkeypatch.setattr(native, "SPARSE_RATIO", 0.0 if request.param == "sparse" else float("inf"))
+    monkeypatch.setattr(native, "SPARSE_MIN_OUT", 0)
     prev = native.set_enabled(request.param != "torch")
     yield request.param
     native.set_enabled(prev)

@@ -132,7 +132,7 @@ def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: boo
     """
     if mode is None:
         if native.supports(x, k, base):
-            mode = "sparse" if native.use_sparse(weight.shape[1] - 1, k) else "dense"
+            mode = "sparse" if native.use_sparse(weight.shape[1] - 1, k, weight.shape[2]) else "dense"
         else:
             mode = "torch"
     elif mode not in ("sparse", "dense", "torch"):

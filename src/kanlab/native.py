@@ -151,14 +151,15 @@ def backward_x(x: Tensor, g: Tensor, table: Tensor, n_knots: int, k: int, unifor
     return grad
 
 
-def use_sparse(n_basis: int, k: int) -> bool:
-    """Whether the sparse kernels beat features + dense GEMM: they do k + 2 row updates per input value where
-    the GEMM does 1 + n_basis, at lower efficiency per multiply-add (crossover measured by
-    benchmarks/bench_layer.py --crossover)."""
-    return 1 + n_basis >= SPARSE_RATIO * (k + 2)
+def use_sparse(n_basis: int, k: int, out_dim: int) -> bool:
+    """Whether the sparse kernels beat features + dense GEMM. They do k + 2 row updates per input value where the
+    GEMM does 1 + n_basis, at lower efficiency per multiply-add, and a fixed cost per input value that only pays
+    off for wide enough outputs (crossover measured with benchmarks/bench_layer.py --crossover)."""
+    return 1 + n_basis >= SPARSE_RATIO * (k + 2) and out_dim >= SPARSE_MIN_OUT
 
 
 SPARSE_RATIO = 2.5
+SPARSE_MIN_OUT = 8
 
 
 def _check(rc: int, what: str) -> None:

@@ -40,6 +40,18 @@ static void NAME(locate)(const REAL *x, const int64_t *ii, int n, const REAL *tT
             j = j > (int)(n_knots - 2) ? (int)(n_knots - 2) : j;
             jj[e] = valid ? j : -1;
         }
+    } else if (n_knots > 24) {                                   /* many knots: binary search per element */
+        for (int e = 0; e < n; e++) {
+            const int64_t i = ii[e];
+            const REAL xv = x[e];
+            if (!((xv >= t0[i]) & (xv < tl[i]))) { jj[e] = -1; continue; }
+            int lo = 0, hi = (int)n_knots - 1;                    /* t_lo <= x < t_hi */
+            while (hi - lo > 1) {
+                const int mid = (lo + hi) >> 1;
+                if (t0[(int64_t)mid * n_in + i] <= xv) lo = mid; else hi = mid;
+            }
+            jj[e] = lo;
+        }
     } else {
         for (int e = 0; e < n; e++) jj[e] = 0;
         for (int64_t r = 1; r < n_knots - 1; r++) {              /* count the inner knots <= x */
@@ -248,16 +260,12 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
                 const int j = jj[e];
                 const REAL *w0 = W + i * S * O;
                 const REAL b = bv[e];
-                if (j >= k && j < nb) {
-                    const REAL *ws = w0 + (1 + j - k) * O;
-                    REAL v[KMAX + 1];
-                    for (int m = 0; m <= k; m++) v[m] = vals[m * CH + e];
+                if (j >= k && j < nb && k == 3) {  /* the common case, fused: one pass over the output row */
+                    const REAL *w1 = w0 + (1 + j - k) * O, *w2 = w1 + O, *w3 = w2 + O, *w4 = w3 + O;
+                    const REAL v0 = vals[e], v1 = vals[CH + e], v2 = vals[2 * CH + e], v3 = vals[3 * CH + e];
                     #pragma omp simd
-                    for (int64_t o = 0; o < O; o++) {
-                        REAL acc = yb[o] + b * w0[o];
-                        for (int m = 0; m <= k; m++) acc += v[m] * ws[m * O + o];
-                        yb[o] = acc;
-                    }
+                    for (int64_t o = 0; o < O; o++)
+                        yb[o] += b * w0[o] + v0 * w1[o] + v1 * w2[o] + v2 * w3[o] + v3 * w4[o];
                 } else {
                     #pragma omp simd
                     for (int64_t o = 0; o < O; o++) yb[o] += b * w0[o];
@@ -317,6 +325,29 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
                     wr[nr] = w0 + row * O;
                     gr[nr] = g0 ? g0 + row * O : NULL;
                     coefs[nr] = vals[m * CH + e];
+                }
+                if (nr == 5 && g0 && grad_x) {  /* k = 3, all rows active: one fused pass */
+                    const REAL *w0_ = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3], *w4 = wr[4];
+                    REAL *h0 = gr[0], *h1 = gr[1], *h2 = gr[2], *h3 = gr[3], *h4 = gr[4];
+                    const REAL c0 = coefs[0], c1 = coefs[1], c2 = coefs[2], c3 = coefs[3], c4 = coefs[4];
+                    REAL d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0;
+                    #pragma omp simd reduction(+ : d0, d1, d2, d3, d4)
+                    for (int64_t o = 0; o < O; o++) {
+                        const REAL gv = gb[o];
+                        d0 += gv * w0_[o]; d1 += gv * w1[o]; d2 += gv * w2[o]; d3 += gv * w3[o]; d4 += gv * w4[o];
+                        h0[o] += c0 * gv; h1[o] += c1 * gv; h2[o] += c2 * gv; h3[o] += c3 * gv; h4[o] += c4 * gv;
+                    }
+                    dots[0] = d0; dots[1] = d1; dots[2] = d2; dots[3] = d3; dots[4] = d4;
+                    nr = 0;  /* done */
+                } else if (nr == 5 && g0) {
+                    REAL *h0 = gr[0], *h1 = gr[1], *h2 = gr[2], *h3 = gr[3], *h4 = gr[4];
+                    const REAL c0 = coefs[0], c1 = coefs[1], c2 = coefs[2], c3 = coefs[3], c4 = coefs[4];
+                    #pragma omp simd
+                    for (int64_t o = 0; o < O; o++) {
+                        const REAL gv = gb[o];
+                        h0[o] += c0 * gv; h1[o] += c1 * gv; h2[o] += c2 * gv; h3[o] += c3 * gv; h4[o] += c4 * gv;
+                    }
+                    nr = 0;
                 }
                 for (int r = 0; r < nr; r++) {
                     const REAL *ws = wr[r];

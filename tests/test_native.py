@@ -1,0 +1,126 @@
+"""The native kernels against the torch path (itself checked against scipy in test_splines.py)."""
+
+import pytest
+import torch
+
+from kanlab import KANLayer, native
+from kanlab.layer import layer_function
+
+
+
+def test_kernels_compile():
+    assert native.available(), "the native kernels did not compile (is a C compiler installed?)"
+
+
+def _case(dtype, k, grid, uniform, in_dim=5, out_dim=7, batch=300, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    layer = KANLayer(in_dim, out_dim, grid=grid, k=k, noise_scale=1.0, generator=gen, dtype=dtype)
+    if not uniform:
+        layer.update_grid(torch.randn(400, in_dim, dtype=dtype, generator=gen) * 0.7)
+        assert not layer.uniform
+    x = torch.randn(batch, in_dim, dtype=dtype, generator=gen) * 1.6  # some points fall off the grid
+    g = layer.grid
+    x[0, 0] = float("nan")
+    x[1, 1] = g[1, 0]  # the first knot: inside
+    x[2, 2] = g[2, -1]  # the last knot: outside (half-open)
+    x[3, 3] = g[3, k + 2]  # an inner knot
+    x[4, 4] = g[4, 1]  # an outer knot
+    x[5, :] = g[:, -1] - 1e-7 * (g[:, -1] - g[:, 0])  # just inside the right end
+    return layer, x
+
+
+CASES = [(dtype, k, grid, uniform)
+         for dtype in (torch.float32, torch.float64)
+         for k, grid in ((1, 5), (2, 1), (3, 5), (3, 30), (5, 4), (7, 3))
+         for uniform in (True, False)]
+
+
+@pytest.mark.parametrize("dtype,k,grid,uniform", CASES)
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_values_and_gradients_match_torch_path(dtype, k, grid, uniform, mode):
+    layer, x = _case(dtype, k, grid, uniform)
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    w = layer.folded_weight().detach()
+    results = {}
+    for m in (mode, "torch"):
+        xx = x.clone().requires_grad_(True)
+        ww = w.clone().requires_grad_(True)
+        y = layer_function(xx, ww, layer.grid, k, layer.uniform, layer.base_fun, mode=m)
+        go = torch.randn(y.shape, dtype=dtype, generator=torch.Generator().manual_seed(5))
+        (y * go).nansum().backward()
+        results[m] = (y.detach(), xx.grad, ww.grad)
+    (y1, gx1, gw1), (y2, gx2, gw2) = results[mode], results["torch"]
+    assert torch.isnan(y1[0]).all() and torch.isnan(y2[0]).all()  # NaN in, NaN out: never a silent number
+    scale = 1 + y2[1:].abs().max()
+    assert (y1[1:] - y2[1:]).abs().max() < tol * scale
+    assert (gx1[1:] - gx2[1:]).abs().max() < tol * scale * 10
+    # the NaN row poisons the weight gradient on both paths alike; compare it on finite rows
+    xx = x[1:].clone()
+    for m, store in ((mode, []), ("torch", [])):
+        ww = w.clone().requires_grad_(True)
+        layer_function(xx, ww, layer.grid, k, layer.uniform, layer.base_fun, mode=m).sum().backward()
+        results[m + "w"] = ww.grad
+    assert (results[mode + "w"] - results["torchw"]).abs().max() < tol * xx.shape[0]
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_gradcheck_native(mode):
+    layer, x = _case(torch.float64, 3, 12, False, in_dim=5, out_dim=4, batch=16)
+    x = x[6:].clone().requires_grad_(True)  # finite points
+    w = layer.folded_weight().detach().requires_grad_(True)
+
+    def f(x, w):
+        return layer_function(x, w, layer.grid, 3, layer.uniform, layer.base_fun, mode=mode)
+
+    assert torch.autograd.gradcheck(f, (x, w))
+    assert torch.autograd.gradgradcheck(f, (x, w))  # create_graph falls back to the differentiable path
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_threaded_large_batch_matches(mode):
+    """Large enough for the OpenMP threads to split the work; chunk and row-block boundaries included."""
+    layer, x = _case(torch.float32, 3, 20, True, in_dim=37, out_dim=19, batch=1531)
+    w = layer.folded_weight().detach()
+    y1 = layer_function(x[6:], w, layer.grid, 3, True, "silu", mode=mode)
+    y2 = layer_function(x[6:], w, layer.grid, 3, True, "silu", mode="torch")
+    assert (y1 - y2).abs().max() < 1e-4
+
+
+def test_mode_errors_and_fallbacks():
+    layer, x = _case(torch.float64, 3, 5, True)
+    w = layer.folded_weight().detach()
+    with pytest.raises(ValueError, match="unknown mode"):
+        layer_function(x, w, layer.grid, 3, True, "silu", mode="fast")
+    big_k = KANLayer(3, 2, grid=4, k=9)
+    xk = torch.rand(10, 3)
+    assert not native.supports(xk, 9, "silu")  # beyond KMAX: the torch path serves it
+    with pytest.raises(ValueError, match="native kernels"):
+        layer_function(xk, big_k.folded_weight(), big_k.grid, 9, True, "silu", mode="sparse")
+    assert torch.isfinite(big_k(xk)).all()
+    assert not native.supports(x.to(torch.float16), 3, "silu")
+
+
+def test_set_enabled_switches_paths():
+    layer, x = _case(torch.float64, 3, 5, True)
+    prev = native.set_enabled(False)
+    try:
+        assert not native.enabled()
+        y_torch = layer(x[6:])
+    finally:
+        native.set_enabled(prev)
+    assert native.enabled()
+    assert (layer(x[6:]) - y_torch).abs().max() < 1e-12
+
+
+def test_knot_table_follows_grid_changes():
+    layer, x = _case(torch.float64, 3, 5, True)
+    y0 = layer(x[6:])
+    layer.update_grid(x[6:])  # replaces the grid: the cached table must follow
+    layer.coef.data.mul_(2)
+    prev = native.set_enabled(False)
+    try:
+        ref = layer(x[6:])
+    finally:
+        native.set_enabled(prev)
+    assert (layer(x[6:]) - ref).abs().max() < 1e-12
+    assert (layer(x[6:]) - y0).abs().max() > 1e-3
