@@ -4,6 +4,7 @@ Every row times both contenders in the same run, interleaved, and reports the me
 machine is shared and noisy, so only ratios are meaningful). Writes benchmarks/results/layer.md.
 
     python benchmarks/bench_layer.py [--quick] [--no-pykan]
+    python benchmarks/bench_layer.py --crossover   # sparse vs dense native kernels (kanlab.native thresholds)
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kanlab import KAN, KANLayer
+from kanlab import KAN, KANLayer, native
+from kanlab.layer import layer_function
 
 RESULTS = Path(__file__).parent / "results" / "layer.md"
 
@@ -119,16 +121,47 @@ def saved_floats(fn: Callable[[], torch.Tensor]) -> int:
     return total
 
 
+class ForcedMode(nn.Module):
+    """A KANLayer run through one given mode of the layer function ("sparse", "dense" or "torch")."""
+
+    def __init__(self, layer: KANLayer, mode: str):
+        super().__init__()
+        self.layer, self.mode = layer, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.layer
+        return layer_function(x, m.folded_weight(), m.grid, m.k, m.uniform, m.base_fun, mode=self.mode)
+
+
+def crossover(reps: int, inner: int) -> int:
+    """Time sparse against dense (x needing its gradient, as in a hidden layer) over outputs and grid sizes."""
+    gen = torch.Generator().manual_seed(0)
+    print("| in | out | G | features/(k+2) | sparse | dense | sparse/dense | chosen |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n_in, n_out in [(64, 4), (64, 8), (64, 16), (64, 32), (64, 64), (256, 128), (256, 256)]:
+        for grid in (3, 5, 10, 20):
+            m = KANLayer(n_in, n_out, grid=grid, k=3, generator=gen)
+            x = (torch.rand(1000, n_in, generator=gen) * 2 - 1).requires_grad_(True)
+            ts, td, r = race(fwd_bwd(ForcedMode(m, "sparse"), x), fwd_bwd(ForcedMode(m, "dense"), x), reps, inner)
+            chosen = "sparse" if native.use_sparse(m.n_basis, 3, n_out) else "dense"
+            print(f"| {n_in} | {n_out} | {grid} | {(1 + m.n_basis) / 5:.1f} | {ts * 1e3:.2f} ms | {td * 1e3:.2f} ms "
+                  f"| {r:.2f} | {chosen} |", flush=True)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------- rows
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     ap.add_argument("--no-pykan", action="store_true", help="skip the pykan comparison")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--crossover", action="store_true", help="time the native sparse against the dense mode")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     reps, inner = (3, 2) if args.quick else (9, 5)
+    if args.crossover:
+        return crossover(reps, inner)
     gen = torch.Generator().manual_seed(0)
     rows: list[tuple[str, str, str, str, str]] = []  # figure, kanlab, other, ratio, target
 

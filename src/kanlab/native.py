@@ -152,14 +152,20 @@ def backward_x(x: Tensor, g: Tensor, table: Tensor, n_knots: int, k: int, unifor
 
 
 def use_sparse(n_basis: int, k: int, out_dim: int) -> bool:
-    """Whether the sparse kernels beat features + dense GEMM. They do k + 2 row updates per input value where the
-    GEMM does 1 + n_basis, at lower efficiency per multiply-add, and a fixed cost per input value that only pays
-    off for wide enough outputs (crossover measured with benchmarks/bench_layer.py --crossover)."""
-    return 1 + n_basis >= SPARSE_RATIO * (k + 2) and out_dim >= SPARSE_MIN_OUT
+    """Whether the sparse kernels beat features + dense GEMM for a layer with 1 + n_basis features per input.
+
+    Sparse does k + 2 row updates of length out_dim per input value where the GEMM does 1 + n_basis, at a lower
+    efficiency per multiply-add and with a fixed cost per input value, so it pays off sooner for wide outputs.
+    The thresholds come from ``benchmarks/bench_layer.py --crossover`` (CPU, 2 threads).
+    """
+    for min_out, ratio in SPARSE_THRESHOLDS:
+        if out_dim >= min_out:
+            return 1 + n_basis >= ratio * (k + 2)
+    return False
 
 
-SPARSE_RATIO = 2.5
-SPARSE_MIN_OUT = 8
+# (smallest out_dim, features per input / (k + 2) from which sparse wins), widest first
+SPARSE_THRESHOLDS: list[tuple[int, float]] = [(128, 1.5), (32, 2.5), (8, 4.5)]
 
 
 def _check(rc: int, what: str) -> None:
