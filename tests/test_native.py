@@ -124,3 +124,16 @@ def test_knot_table_follows_grid_changes():
         native.set_enabled(prev)
     assert (layer(x[6:]) - ref).abs().max() < 1e-12
     assert (layer(x[6:]) - y0).abs().max() > 1e-3
+
+
+def test_fold_weight_matches_torch_and_gradchecks():
+    from kanlab.layer import _fold_torch, fold_weight
+
+    gen = torch.Generator().manual_seed(3)
+    wb, ws = torch.randn(4, 3, dtype=torch.float64, generator=gen), torch.randn(4, 3, dtype=torch.float64, generator=gen)
+    coef = torch.randn(4, 3, 6, dtype=torch.float64, generator=gen)
+    assert native.supports_tensor(coef)
+    assert (fold_weight(wb, ws, coef) - _fold_torch(wb, ws, coef)).abs().max() == 0
+    args = tuple(t.clone().requires_grad_(True) for t in (wb, ws, coef))
+    assert torch.autograd.gradcheck(fold_weight, args)
+    assert torch.autograd.gradgradcheck(fold_weight, args)

@@ -122,6 +122,35 @@ class _KANLayerFunction(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None, None, None
 
 
+def _fold_torch(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
+    """wb, ws (in, out), coef (in, out, nb) -> (in, 1 + nb, out) with differentiable torch ops."""
+    return torch.cat([wb.unsqueeze(1), (ws.unsqueeze(-1) * coef).transpose(1, 2)], dim=1)
+
+
+class _FoldFunction(torch.autograd.Function):
+    """:func:`_fold_torch` in one native pass each way (CPU)."""
+
+    @staticmethod
+    def forward(ctx, wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
+        ctx.save_for_backward(wb, ws, coef)
+        return native.fold_forward(wb, ws, coef)
+
+    @staticmethod
+    def backward(ctx, grad_w: Tensor):
+        wb, ws, coef = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: the same gradients with differentiable ops
+            gs = grad_w[:, 1:, :].transpose(1, 2)  # (in, out, nb)
+            return grad_w[:, 0, :], (gs * coef).sum(-1), gs * ws.unsqueeze(-1)
+        return native.fold_backward(grad_w, ws, coef)
+
+
+def fold_weight(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
+    """The layer's weight (in, 1 + nb, out): row 0 of input i is wb[i], row 1 + c is ws[i] * coef[i, :, c]."""
+    if native.supports_tensor(coef):
+        return _FoldFunction.apply(wb, ws, coef)
+    return _fold_torch(wb, ws, coef)
+
+
 def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
                    table: Tensor | None = None, mode: str | None = None) -> Tensor:
     """features(x) @ weight through the layer's autograd function: x (B, in), weight (in, 1 + nb, out) -> (B, out).
@@ -223,9 +252,7 @@ class KANLayer(nn.Module):
     # ------------------------------------------------------------------ evaluation
     def folded_weight(self) -> Tensor:
         """Mask and scales folded into one weight: (in, 1 + G + k, out); row 0 of each input is its base weight."""
-        wb = (self.mask * self.scale_base).unsqueeze(1)  # (in, 1, out)
-        ws = (self.mask * self.scale_sp).unsqueeze(-1) * self.coef  # (in, out, nb)
-        return torch.cat([wb, ws.transpose(1, 2)], dim=1)
+        return fold_weight(self.mask * self.scale_base, self.mask * self.scale_sp, self.coef)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, in) -> (B, out)."""

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["available", "enabled", "set_enabled", "supports", "knot_table", "features", "backward_x",
-           "sparse_forward", "sparse_backward", "use_sparse", "KMAX"]
+           "sparse_forward", "sparse_backward", "fold_forward", "fold_backward", "use_sparse", "KMAX"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,12 @@ def _compile() -> ctypes.CDLL | None:
         sb = getattr(lib, f"kan_sparse_backward_{suffix}")
         sb.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, i64, p, p, p, i32]
         sb.restype = i32
+        ff = getattr(lib, f"kan_fold_forward_{suffix}")
+        ff.argtypes = [p, p, p, i64, i64, i64, p, i32]
+        ff.restype = None
+        fb = getattr(lib, f"kan_fold_backward_{suffix}")
+        fb.argtypes = [p, p, p, i64, i64, i64, p, p, p, i32]
+        fb.restype = None
     log.debug("kanlab: native kernels compiled with %s", " ".join(cmd))
     return lib
 
@@ -108,6 +114,11 @@ def set_enabled(flag: bool) -> bool:
 
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _BASES = {"silu": 0, "identity": 1, "zero": 2}
+
+
+def supports_tensor(t: Tensor) -> bool:
+    """Whether the kernels take this tensor's device and dtype (and are on)."""
+    return t.device.type == "cpu" and t.dtype in _SUFFIX and _enabled and _library() is not None
 
 
 def supports(x: Tensor, k: int, base: str) -> bool:
@@ -203,3 +214,24 @@ def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, 
               weight.shape[-1], _ptr(grad_out), _ptr(grad_x) if need_x else None,
               _ptr(grad_w) if need_w else None, torch.get_num_threads()), "sparse backward")
     return grad_x, grad_w
+
+
+def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
+    """wb, ws (in, out), coef (in, out, nb) -> W (in, 1 + nb, out): W[:, 0] = wb, W[:, 1 + c] = ws * coef[..., c]."""
+    wb, ws, coef = wb.detach().contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
+    n_in, out_dim, nb = coef.shape
+    w = torch.empty(n_in, 1 + nb, out_dim, dtype=coef.dtype)
+    getattr(_library(), f"kan_fold_forward_{_SUFFIX[coef.dtype]}")(
+        _ptr(wb), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(w), torch.get_num_threads())
+    return w
+
+
+def fold_backward(grad_w: Tensor, ws: Tensor, coef: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The gradients of :func:`fold_forward` with respect to wb, ws and coef."""
+    grad_w, ws, coef = grad_w.contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
+    n_in, out_dim, nb = coef.shape
+    g_wb, g_ws, g_coef = torch.empty_like(ws), torch.empty_like(ws), torch.empty_like(coef)
+    getattr(_library(), f"kan_fold_backward_{_SUFFIX[coef.dtype]}")(
+        _ptr(grad_w), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(g_wb), _ptr(g_ws), _ptr(g_coef),
+        torch.get_num_threads())
+    return g_wb, g_ws, g_coef

@@ -40,24 +40,19 @@ static void NAME(locate)(const REAL *x, const int64_t *ii, int n, const REAL *tT
             j = j > (int)(n_knots - 2) ? (int)(n_knots - 2) : j;
             jj[e] = valid ? j : -1;
         }
-    } else if (n_knots > 24) {                                   /* many knots: binary search per element */
-        for (int e = 0; e < n; e++) {
-            const int64_t i = ii[e];
-            const REAL xv = x[e];
-            if (!((xv >= t0[i]) & (xv < tl[i]))) { jj[e] = -1; continue; }
-            int lo = 0, hi = (int)n_knots - 1;                    /* t_lo <= x < t_hi */
-            while (hi - lo > 1) {
-                const int mid = (lo + hi) >> 1;
-                if (t0[(int64_t)mid * n_in + i] <= xv) lo = mid; else hi = mid;
-            }
-            jj[e] = lo;
-        }
     } else {
+        /* branch-free binary search, vectorised across elements: the largest lo with t_lo <= x */
+        int top = 1;
+        while (top * 2 <= n_knots - 2) top *= 2;
         for (int e = 0; e < n; e++) jj[e] = 0;
-        for (int64_t r = 1; r < n_knots - 1; r++) {              /* count the inner knots <= x */
-            const REAL *tr = t0 + r * n_in;
+        for (int step = top; step >= 1; step >>= 1) {
             #pragma omp simd
-            for (int e = 0; e < n; e++) jj[e] += tr[ii[e]] <= x[e];
+            for (int e = 0; e < n; e++) {
+                const int mid = jj[e] + step;
+                const int ok = mid <= (int)(n_knots - 2);
+                const REAL tm = t0[(int64_t)(ok ? mid : 0) * n_in + ii[e]];
+                jj[e] = (ok & (tm <= x[e])) ? mid : jj[e];
+            }
         }
         #pragma omp simd
         for (int e = 0; e < n; e++) {
@@ -375,4 +370,45 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
         }
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Weight folding: W (n_in, S, O) from wb = mask * scale_base (n_in, O), ws = mask * scale_sp (n_in, O) and
+ * coef (n_in, O, nb): W[i, 0, o] = wb[i, o], W[i, 1 + c, o] = ws[i, o] * coef[i, o, c]. One pass each way.
+ * ------------------------------------------------------------------------------------------------------------- */
+void NAME(kan_fold_forward)(const REAL *wb, const REAL *ws, const REAL *coef, int64_t n_in, int64_t O, int64_t nb,
+                            REAL *W, int nthreads) {
+    const int64_t S = 1 + nb;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && n_in * O * S > PAR_MIN)
+    for (int64_t i = 0; i < n_in; i++) {
+        REAL *wi = W + i * S * O;
+        const REAL *ci = coef + i * O * nb, *wsi = ws + i * O;
+        memcpy(wi, wb + i * O, sizeof(REAL) * (size_t)O);
+        for (int64_t c = 0; c < nb; c++) {
+            REAL *row = wi + (1 + c) * O;
+            #pragma omp simd
+            for (int64_t o = 0; o < O; o++) row[o] = wsi[o] * ci[o * nb + c];
+        }
+    }
+}
+
+/* gW (n_in, S, O) -> g_wb (n_in, O), g_ws (n_in, O), g_coef (n_in, O, nb) */
+void NAME(kan_fold_backward)(const REAL *gW, const REAL *ws, const REAL *coef, int64_t n_in, int64_t O, int64_t nb,
+                             REAL *g_wb, REAL *g_ws, REAL *g_coef, int nthreads) {
+    const int64_t S = 1 + nb;
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && n_in * O * S > PAR_MIN)
+    for (int64_t i = 0; i < n_in; i++) {
+        const REAL *gi = gW + i * S * O, *ci = coef + i * O * nb, *wsi = ws + i * O;
+        REAL *gci = g_coef + i * O * nb, *gsi = g_ws + i * O;
+        memcpy(g_wb + i * O, gi, sizeof(REAL) * (size_t)O);
+        for (int64_t o = 0; o < O; o++) gsi[o] = 0;
+        for (int64_t c = 0; c < nb; c++) {
+            const REAL *row = gi + (1 + c) * O;
+            #pragma omp simd
+            for (int64_t o = 0; o < O; o++) {
+                gci[o * nb + c] = row[o] * wsi[o];
+                gsi[o] += row[o] * ci[o * nb + c];
+            }
+        }
+    }
 }
