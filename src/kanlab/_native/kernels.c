@@ -1,6 +1,7 @@
 /* kanlab's fused CPU kernels; built on first use by kanlab/native.py (cc -O3 -march=native -fopenmp). */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CH 256          /* elements per chunk (scratch lives on the stack) */

@@ -68,9 +68,9 @@ static void NAME(locate)(const REAL *x, const int64_t *ii, int n, const REAL *tT
     }
 }
 
-/* Values (vals) and/or x-slopes (ders) of bases j - k .. j, as (k + 1) rows of CH. */
+/* Values (vals) and/or x-slopes (ders) of bases j - k .. j, as (k + 1) rows with stride ld. */
 static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n, const REAL *tT, int64_t n_in,
-                        int k, int uniform, const REAL *M, REAL *vals, REAL *ders) {
+                        int k, int uniform, const REAL *M, REAL *vals, REAL *ders, int64_t ld) {
     const REAL *t0 = tT + (int64_t)(k + 1) * n_in;
     if (uniform) {
         /* f = (x - t_j) / h; [1, f, .., f^k] @ M gives the values (columns 0..k) and d/df (columns k+1..2k+1) */
@@ -83,7 +83,7 @@ static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n,
         }
         for (int m = 0; m <= k; m++) {
             if (vals) {
-                REAL *v = vals + m * CH;
+                REAL *v = vals + m * ld;
                 #pragma omp simd
                 for (int e = 0; e < n; e++) {
                     REAL acc = M[k * (2 * k + 2) + m];
@@ -92,7 +92,7 @@ static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n,
                 }
             }
             if (ders) {
-                REAL *d = ders + m * CH;
+                REAL *d = ders + m * ld;
                 #pragma omp simd
                 for (int e = 0; e < n; e++) {
                     REAL acc = M[k * (2 * k + 2) + k + 1 + m];
@@ -132,7 +132,7 @@ static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n,
         if (d == k && ders) {
             /* slopes from the degree k - 1 values (lower): k/(t_{m+k}-t_m) N_{m,k-1} - k/(t_{m+k+1}-t_{m+1}) N_{m+1,k-1} */
             for (int m = 0; m <= k; m++) {
-                REAL *dd = ders + m * CH;
+                REAL *dd = ders + m * ld;
                 #pragma omp simd
                 for (int e = 0; e < n; e++) {
                     REAL s = (REAL)0;
@@ -147,7 +147,7 @@ static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n,
     #undef KN
     if (vals)
         for (int m = 0; m <= k; m++) {
-            REAL *v = vals + m * CH;
+            REAL *v = vals + m * ld;
             for (int e = 0; e < n; e++) v[e] = lower[m][e];
         }
 }
@@ -166,7 +166,7 @@ int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, in
         for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
         NAME(base_values)(x + s0, n, base, bv, bd);
         NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
-        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, NULL);
+        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, NULL, CH);
         REAL *out = feat + s0 * S;
         memset(out, 0, sizeof(REAL) * (size_t)(n * S));
         for (int e = 0; e < n; e++) {
@@ -202,7 +202,7 @@ int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, 
         for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
         NAME(base_values)(x + s0, n, base, bv, bd);
         NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
-        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, NULL, ders);
+        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, NULL, ders, CH);
         const REAL *gc = g + s0 * S;
         for (int e = 0; e < n; e++) {
             const REAL *row = gc + e * S;
@@ -226,57 +226,107 @@ int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, 
  * Sparse path: y = features(x) @ W without the dense features. W is laid out (n_in, S, O): row i*S is input i's
  * base weight, rows i*S + 1 + c its spline weights, so the k + 1 active rows of an element are consecutive.
  * Each element adds k + 2 weight rows (scaled by its base value and local bases) to its output row: B*in*(k+2)*O
- * multiply-adds, against B*in*S*O for the dense GEMM.
+ * multiply-adds, against B*in*S*O for the dense GEMM. Both kernels are blocked so that the weight rows of an
+ * input stay in L1 while a block of batch rows uses them.
  * ------------------------------------------------------------------------------------------------------------- */
+
+/* Per-element data for a block: base value/slope, interval, local values/slopes, rows of stride ld. */
+typedef struct {
+    int *jj;
+    REAL *bv, *bd, *vals, *ders;
+    int64_t ld;
+} NAME(block_t);
+
+static int NAME(block_alloc)(NAME(block_t) *blk, int64_t ld, int k, int want_ders) {
+    blk->ld = ld;
+    blk->jj = (int *)malloc(sizeof(int) * (size_t)ld);
+    blk->bv = (REAL *)malloc(sizeof(REAL) * (size_t)ld * (size_t)(2 + 2 * (k + 1)));
+    if (!blk->jj || !blk->bv) { free(blk->jj); free(blk->bv); return 1; }
+    blk->bd = blk->bv + ld;
+    blk->vals = blk->bd + ld;
+    blk->ders = want_ders ? blk->vals + (k + 1) * ld : NULL;
+    return 0;
+}
+
+static void NAME(block_free)(NAME(block_t) *blk) { free(blk->jj); free(blk->bv); }
+
+/* Fill elements off .. off + n of blk from values xs[0..n) of inputs ii[0..n) (processed CH at a time). */
+static void NAME(block_fill)(NAME(block_t) *blk, int64_t off, const REAL *xs, const int64_t *ii, int64_t n,
+                             const REAL *tT, int64_t n_in, int64_t n_knots, int k, int uniform, const REAL *M,
+                             int base) {
+    REAL xr[CH];
+    for (int64_t s0 = 0; s0 < n; s0 += CH) {
+        const int m = (int)(n - s0 < CH ? n - s0 : CH);
+        const int64_t o = off + s0;
+        NAME(base_values)(xs + s0, m, base, blk->bv + o, blk->bd + o);
+        NAME(locate)(xs + s0, ii + s0, m, tT, n_in, n_knots, k, uniform, blk->jj + o, xr);
+        NAME(local)(ii + s0, blk->jj + o, xr, m, tT, n_in, k, uniform, M, blk->vals + o,
+                    blk->ders ? blk->ders + o : NULL, blk->ld);
+    }
+}
 
 /* y[b, :] = sum_i base(x[b,i]) W[i*S] + sum_m B_{j-k+m}(x[b,i]) W[i*S + 1 + j-k+m]; y: (B, O), written whole */
 int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
                              int uniform, const REAL *M, int base, const REAL *W, int64_t O, REAL *y, int nthreads) {
     if (k < 1 || k > KMAX) return 1;
-    const int64_t nb = n_knots - k - 1, S = 1 + nb, N = B * n_in;
-    const int64_t rows_per_block = n_in >= CH ? 1 : CH / n_in;
-    const int64_t nblocks = (B + rows_per_block - 1) / rows_per_block;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * O > PAR_MIN)
-    for (int64_t blk = 0; blk < nblocks; blk++) {
-        const int64_t b0 = blk * rows_per_block, b1 = b0 + rows_per_block < B ? b0 + rows_per_block : B;
-        memset(y + b0 * O, 0, sizeof(REAL) * (size_t)((b1 - b0) * O));
-        int64_t ii[CH];
-        int jj[CH];
-        REAL xr[CH], bv[CH], bd[CH], vals[(KMAX + 1) * CH];
-        for (int64_t s0 = b0 * n_in; s0 < b1 * n_in; s0 += CH) {
-            const int n = (int)(b1 * n_in - s0 < CH ? b1 * n_in - s0 : CH);
-            for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
-            NAME(base_values)(x + s0, n, base, bv, bd);
-            NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
-            NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, NULL);
-            for (int e = 0; e < n; e++) {
-                REAL *yb = y + ((s0 + e) / n_in) * O;
-                const int64_t i = ii[e];
-                const int j = jj[e];
+    const int64_t nb = n_knots - k - 1, S = 1 + nb;
+    /* batch rows per block: their outputs (16 KB) and one input's weight rows share L1; at most 16k elements */
+    int64_t rows = (int64_t)(16384 / (sizeof(REAL) * (size_t)O));
+    rows = rows < 1 ? 1 : rows > 64 ? 64 : rows;
+    if (rows * n_in > 16384) rows = 16384 / n_in > 1 ? 16384 / n_in : 1;
+    const int64_t nblocks = (B + rows - 1) / rows;
+    int failed = 0;
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * O > PAR_MIN)
+    {
+        NAME(block_t) blk;
+        int64_t *ii = (int64_t *)malloc(sizeof(int64_t) * (size_t)(rows * n_in));
+        int ok = ii && NAME(block_alloc)(&blk, rows * n_in, k, 0) == 0;
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        if (ok) {
+            for (int64_t e = 0; e < rows * n_in; e++) ii[e] = e % n_in;
+        }
+        #pragma omp for schedule(static)
+        for (int64_t blkno = 0; blkno < nblocks; blkno++) {
+            if (!ok) continue;
+            const int64_t b0 = blkno * rows, b1 = b0 + rows < B ? b0 + rows : B, nr = b1 - b0, ld = blk.ld;
+            NAME(block_fill)(&blk, 0, x + b0 * n_in, ii, nr * n_in, tT, n_in, n_knots, k, uniform, M, base);
+            memset(y + b0 * O, 0, sizeof(REAL) * (size_t)(nr * O));
+            for (int64_t i = 0; i < n_in; i++) {
                 const REAL *w0 = W + i * S * O;
-                const REAL b = bv[e];
-                if (j >= k && j < nb && k == 3) {  /* the common case, fused: one pass over the output row */
-                    const REAL *w1 = w0 + (1 + j - k) * O, *w2 = w1 + O, *w3 = w2 + O, *w4 = w3 + O;
-                    const REAL v0 = vals[e], v1 = vals[CH + e], v2 = vals[2 * CH + e], v3 = vals[3 * CH + e];
+                for (int64_t r = 0; r < nr; r++) {
+                    const int64_t e = r * n_in + i;
+                    REAL *yb = y + (b0 + r) * O;
+                    const int j = blk.jj[e];
+                    const REAL bval = blk.bv[e];
+                    if (j >= k && j < nb && k == 3) {  /* the common case, fused: one pass over the output row */
+                        const REAL *w1 = w0 + (1 + j - k) * O, *w2 = w1 + O, *w3 = w2 + O, *w4 = w3 + O;
+                        const REAL v0 = blk.vals[e], v1 = blk.vals[ld + e], v2 = blk.vals[2 * ld + e],
+                                   v3 = blk.vals[3 * ld + e];
+                        #pragma omp simd
+                        for (int64_t o = 0; o < O; o++)
+                            yb[o] += bval * w0[o] + v0 * w1[o] + v1 * w2[o] + v2 * w3[o] + v3 * w4[o];
+                        continue;
+                    }
                     #pragma omp simd
-                    for (int64_t o = 0; o < O; o++)
-                        yb[o] += b * w0[o] + v0 * w1[o] + v1 * w2[o] + v2 * w3[o] + v3 * w4[o];
-                } else {
-                    #pragma omp simd
-                    for (int64_t o = 0; o < O; o++) yb[o] += b * w0[o];
+                    for (int64_t o = 0; o < O; o++) yb[o] += bval * w0[o];
                     if (j < 0) continue;
                     for (int m = 0; m <= k; m++) {
                         const int c = j - k + m;
                         if (c < 0 || c >= nb) continue;
-                        const REAL v = vals[m * CH + e], *ws = w0 + (1 + c) * O;
+                        const REAL v = blk.vals[m * ld + e], *ws = w0 + (1 + c) * O;
                         #pragma omp simd
                         for (int64_t o = 0; o < O; o++) yb[o] += v * ws[o];
                     }
                 }
             }
         }
+        if (ok) NAME(block_free)(&blk);
+        free(ii);
     }
-    return 0;
+    return failed ? 2 : 0;
 }
 
 /* Given go = dL/dy (B, O): grad_x (B, n_in) = dL/dx and gW (n_in, S, O) = dL/dW (either may be NULL; gW is
@@ -300,7 +350,7 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
             for (int e = 0; e < n; e++) xs[e] = x[(b0 + e) * n_in + i];
             NAME(base_values)(xs, n, base, bv, bd);
             NAME(locate)(xs, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
-            NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, grad_x ? ders : NULL);
+            NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, grad_x ? ders : NULL, CH);
             for (int e = 0; e < n; e++) {
                 const REAL *gb = go + (b0 + e) * O;
                 const int j = jj[e];
