@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 KMAX = 7  # must match kernels.c
 _ABI = 1
 _SRC = Path(__file__).parent / "_native"
-_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared"]
+# first choice: tuned for this CPU, threaded, vector exp from glibc's libmvec; else a portable serial build
+_BUILDS = [
+    (["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared"], ["-lmvec", "-lm"]),
+    (["-O3", "-fno-math-errno", "-fPIC", "-shared", "-DKANLAB_PORTABLE"], ["-lm"]),
+]
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -44,20 +48,27 @@ _enabled = os.environ.get("KANLAB_NATIVE", "1").strip().lower() not in ("0", "fa
 def _compile() -> ctypes.CDLL | None:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        log.info("kanlab: no C compiler found; using the torch path")
+        log.warning("kanlab: no C compiler found (set CC); the layers use the slower torch path")
         return None
+    errors = []
     with tempfile.TemporaryDirectory(prefix="kanlab-") as tmp:
-        so = Path(tmp) / "libkanlab.so"
-        cmd = [cc, *_FLAGS, str(_SRC / "kernels.c"), "-o", str(so), "-lmvec", "-lm"]
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            log.warning("kanlab: compiling the native kernels failed (%s); using the torch path", err)
+        for n, (flags, libs) in enumerate(_BUILDS):
+            so = Path(tmp) / f"libkanlab{n}.so"
+            cmd = [cc, *flags, str(_SRC / "kernels.c"), "-o", str(so), *libs]
+            try:
+                res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+                if res.returncode == 0:
+                    lib = ctypes.CDLL(str(so))  # loaded: the file may go (the mapping stays)
+                    break
+                errors.append(res.stderr[-1000:])
+            except (OSError, subprocess.TimeoutExpired) as err:
+                errors.append(str(err))
+        else:
+            log.warning("kanlab: compiling the native kernels with %s failed; the layers use the slower torch path:"
+                        "\n%s", cc, "\n".join(errors))
             return None
-        if res.returncode != 0:
-            log.warning("kanlab: compiling the native kernels failed; using the torch path:\n%s", res.stderr[-2000:])
-            return None
-        lib = ctypes.CDLL(str(so))  # loaded: the file may go (the mapping stays)
+    if n > 0:
+        log.warning("kanlab: native kernels built without OpenMP/libmvec (single-threaded): %s", errors[0])
     if lib.kanlab_abi_version() != _ABI:
         log.warning("kanlab: native kernels have the wrong ABI version; using the torch path")
         return None
@@ -81,7 +92,7 @@ def _compile() -> ctypes.CDLL | None:
         fb = getattr(lib, f"kan_fold_backward_{suffix}")
         fb.argtypes = [p, p, p, i64, i64, i64, p, p, p, i32]
         fb.restype = None
-    log.debug("kanlab: native kernels compiled with %s", " ".join(cmd))
+    log.debug("kanlab: native kernels compiled: %s", " ".join(cmd))
     return lib
 
 

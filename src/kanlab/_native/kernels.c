@@ -8,11 +8,14 @@
 #define KMAX 7          /* largest spline order handled here; larger k falls back to the torch path */
 #define PAR_MIN 32768   /* below this many feature values a call stays on one thread */
 
-/* vector variants from glibc's libmvec, so that exp inside `omp simd` loops vectorises */
+/* vector variants from glibc's libmvec, so that exp inside `omp simd` loops vectorises (the portable fallback
+   build defines KANLAB_PORTABLE: no OpenMP runtime, no libmvec) */
+#ifndef KANLAB_PORTABLE
 #pragma omp declare simd notinbranch
 extern float expf(float);
 #pragma omp declare simd notinbranch
 extern double exp(double);
+#endif
 
 int kanlab_abi_version(void) { return 1; }
 
