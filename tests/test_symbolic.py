@@ -93,7 +93,9 @@ def _model_with_data(f=lambda x: torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 
 def test_suggest_fix_unfix_and_modes():
     model, ds = _model_with_data()
     sugg = model.suggest_symbolic(0, 0, 0, topk=3)
-    assert len(sugg) == 3 and sugg[0].name == "sin" and sugg[0].score <= sugg[1].score
+    # sin and cos fit a shifted sine equally well (cos(a x + b) = sin(a x + b + pi/2)): rounding decides the order
+    assert len(sugg) == 3 and sugg[0].name in ("sin", "cos") and sugg[0].score <= sugg[1].score
+    assert {"sin", "cos"} <= {s.name for s in sugg}
     before = model(ds["test_input"])
     r2 = model.fix_symbolic(0, 0, 0, "sin")
     assert r2 > 0.999

@@ -106,7 +106,7 @@ def _is_stream(dataset) -> bool:
 def _call_metric(metric: Callable, model: KAN, data: dict[str, Tensor]) -> float:
     n_args = len(inspect.signature(metric).parameters)
     value = metric() if n_args == 0 else metric(model, data)
-    return float(value)
+    return float(value.detach()) if isinstance(value, Tensor) else float(value)
 
 
 def fit(
