@@ -158,3 +158,32 @@ def test_no_compiler_falls_back_with_a_warning(monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="kanlab.native"):
         assert native._compile() is None
     assert "torch path" in caplog.text
+
+
+@pytest.mark.parametrize("dtype,k,grid,uniform", [c for c in CASES if c[1] in (1, 3, 5)])
+def test_feature_cov_matches_torch_and_gradchecks(dtype, k, grid, uniform):
+    from kanlab.layer import _feature_cov_torch, feature_cov
+
+    layer, x = _case(dtype, k, grid, uniform)
+    x = x[1:].clone()  # finite
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    xn, xt = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    cn = feature_cov(xn, layer.grid, k, layer.uniform, "silu")
+    ct = _feature_cov_torch(xt, layer.grid, k, layer.uniform, "silu")
+    assert (cn - ct).abs().max() < tol
+    g = torch.randn(cn.shape, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    (cn * g).sum().backward()
+    (ct * g).sum().backward()
+    assert (xn.grad - xt.grad).abs().max() < tol * 10
+
+
+def test_feature_cov_gradcheck_and_edge_std():
+    from kanlab.layer import feature_cov
+
+    layer, x = _case(torch.float64, 3, 6, False, batch=40)
+    x = x[6:].clone().requires_grad_(True)
+    f = lambda x: feature_cov(x, layer.grid, 3, False, "silu")  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+    std = layer.edge_std(x)
+    assert (std - layer.edge_activations(x).std(dim=0)).abs().max() < 1e-10

@@ -151,6 +151,45 @@ def fold_weight(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
     return _fold_torch(wb, ws, coef)
 
 
+def _feature_cov_torch(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str) -> Tensor:
+    """Covariance over the batch of each input's features, differentiable: (B, in) -> (in, 1 + nb, 1 + nb)."""
+    feat = _features(x, grid, k, uniform, base)[0].view(x.shape[0], x.shape[1], -1)
+    centred = feat - feat.mean(dim=0, keepdim=True)
+    return torch.einsum("bic,bid->icd", centred, centred) / max(x.shape[0] - 1, 1)
+
+
+class _FeatureCovFunction(torch.autograd.Function):
+    """:func:`_feature_cov_torch` in native passes over the k + 2 nonzero features per value (CPU)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, grid: Tensor, k: int, uniform: bool, base: str, table: Tensor) -> Tensor:
+        cov, mean = native.feature_cov(x, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype), base)
+        ctx.save_for_backward(x, grid, table, mean)
+        ctx.conf = (k, uniform, base)
+        return cov
+
+    @staticmethod
+    def backward(ctx, grad_cov: Tensor):
+        x, grid, table, mean = ctx.saved_tensors
+        k, uniform, base = ctx.conf
+        if torch.is_grad_enabled():  # create_graph: differentiate the torch version
+            cov = _feature_cov_torch(x, grid, k, uniform, base)  # x is connected to the graph here
+            (grad_x,) = torch.autograd.grad(cov, x, grad_cov, create_graph=True)
+        else:
+            grad_x = native.feature_cov_backward(x, grad_cov, mean, table, grid.shape[1], k, uniform,
+                                                 splines.uniform_matrix(k, x.dtype), base)
+        return grad_x, None, None, None, None, None
+
+
+def feature_cov(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str, table: Tensor | None = None) -> Tensor:
+    """Covariance over the batch of each input's features [base | bases]: (B, in) -> (in, 1 + nb, 1 + nb).
+    Differentiable in x; native on the CPU (never forms the dense features), torch ops elsewhere."""
+    if native.supports(x, k, base):
+        table = native.knot_table(grid, k) if table is None else table
+        return _FeatureCovFunction.apply(x, grid, k, uniform, base, table)
+    return _feature_cov_torch(x, grid, k, uniform, base)
+
+
 def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
                    table: Tensor | None = None, mode: str | None = None) -> Tensor:
     """features(x) @ weight through the layer's autograd function: x (B, in), weight (in, 1 + nb, out) -> (B, out).
@@ -289,11 +328,10 @@ class KANLayer(nn.Module):
 
         var_io = w_io^T Cov_i w_io, with Cov_i the covariance of input i's features. Differentiable.
         """
-        feat = self.features(x)  # (B, in, 1 + nb)
-        centred = feat - feat.mean(dim=0, keepdim=True)
-        cov = torch.einsum("bic,bid->icd", centred, centred) / max(x.shape[0] - 1, 1)  # (in, 1+nb, 1+nb)
+        table = self._knot_table() if native.supports(x, self.k, self.base_fun) else None
+        cov = feature_cov(x, self.grid, self.k, self.uniform, self.base_fun, table)  # (in, 1 + nb, 1 + nb)
         w = self.folded_weight()  # (in, 1 + nb, out)
-        var = torch.einsum("ico,icd,ido->io", w, cov, w)
+        var = (w * torch.bmm(cov, w)).sum(dim=1)  # (in, out)
         return torch.sqrt(var.clamp_min(0) + 1e-16)
 
     # ------------------------------------------------------------------ grid operations (in place on this layer)

@@ -26,7 +26,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["available", "enabled", "set_enabled", "supports", "knot_table", "features", "backward_x",
-           "sparse_forward", "sparse_backward", "fold_forward", "fold_backward", "use_sparse", "KMAX"]
+           "sparse_forward", "sparse_backward", "fold_forward", "fold_backward", "feature_cov",
+           "feature_cov_backward", "use_sparse", "KMAX"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,12 @@ def _compile() -> ctypes.CDLL | None:
         fb = getattr(lib, f"kan_fold_backward_{suffix}")
         fb.argtypes = [p, p, p, i64, i64, i64, p, p, p, i32]
         fb.restype = None
+        fc = getattr(lib, f"kan_feature_cov_{suffix}")
+        fc.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, p, i32]
+        fc.restype = i32
+        fcb = getattr(lib, f"kan_feature_cov_backward_{suffix}")
+        fcb.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, p, p, i32]
+        fcb.restype = i32
     log.debug("kanlab: native kernels compiled: %s", " ".join(cmd))
     return lib
 
@@ -246,3 +253,31 @@ def fold_backward(grad_w: Tensor, ws: Tensor, coef: Tensor) -> tuple[Tensor, Ten
         _ptr(grad_w), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(g_wb), _ptr(g_ws), _ptr(g_coef),
         torch.get_num_threads())
     return g_wb, g_ws, g_coef
+
+
+def feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor, base: str
+                ) -> tuple[Tensor, Tensor]:
+    """Covariance over the batch of each input's features [base | bases]: x (B, in) -> cov (in, 1 + nb, 1 + nb)
+    and the mean features (in, 1 + nb) in float64 (for the backward), accumulated over the k + 2 nonzero features
+    per value in double."""
+    x = x.detach().contiguous()
+    n, n_in = x.shape
+    s = n_knots - k
+    cov = torch.empty(n_in, s, s, dtype=x.dtype)
+    mean = torch.empty(n_in, s, dtype=torch.float64)
+    fn = getattr(_library(), f"kan_feature_cov_{_SUFFIX[x.dtype]}")
+    _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(cov),
+              _ptr(mean), torch.get_num_threads()), "feature covariance")
+    return cov, mean
+
+
+def feature_cov_backward(x: Tensor, grad_cov: Tensor, mean: Tensor, table: Tensor, n_knots: int, k: int,
+                         uniform: bool, matrix: Tensor, base: str) -> Tensor:
+    """dL/dx (B, in) from dL/dcov (in, 1 + nb, 1 + nb) for :func:`feature_cov`."""
+    x = x.detach().contiguous()
+    grad_cov = grad_cov.contiguous()
+    grad_x = torch.empty_like(x)
+    fn = getattr(_library(), f"kan_feature_cov_backward_{_SUFFIX[x.dtype]}")
+    _check(fn(_ptr(x), x.shape[0], x.shape[1], _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base],
+              _ptr(grad_cov), _ptr(mean), _ptr(grad_x), torch.get_num_threads()), "feature covariance backward")
+    return grad_x

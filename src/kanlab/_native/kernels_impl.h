@@ -462,3 +462,137 @@ void NAME(kan_fold_backward)(const REAL *gW, const REAL *ws, const REAL *coef, i
         }
     }
 }
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Feature covariance per input, for the edge standard deviations (regulariser, attribution):
+ * cov[i] = 1/(B-1) sum_b (f_b - mu)(f_b - mu)^T over the features f_b = [base(x_bi) | B(x_bi)] (S values, at most
+ * k + 2 nonzero), accumulated sparsely in double. cov: (n_in, S, S).
+ * ------------------------------------------------------------------------------------------------------------- */
+
+/* active feature columns of element e of blk and their values; returns how many (<= k + 2) */
+static int NAME(active)(const NAME(block_t) *blk, int64_t e, int k, int64_t nb, int *col, REAL *val) {
+    int na = 0;
+    col[na] = 0; val[na++] = blk->bv[e];
+    const int j = blk->jj[e];
+    for (int m = 0; j >= 0 && m <= k; m++) {
+        const int c = j - k + m;
+        if (c < 0 || c >= nb) continue;
+        col[na] = 1 + c; val[na++] = blk->vals[m * blk->ld + e];
+    }
+    return na;
+}
+
+int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                          int uniform, const REAL *M, int base, REAL *cov, double *mean, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb;
+    int failed = 0;
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * (k + 2) * (k + 2) > PAR_MIN)
+    {
+        NAME(block_t) blk;
+        int64_t ii[CH];
+        REAL xs[CH];
+        double *sum = (double *)malloc(sizeof(double) * (size_t)(S + S * S)), *sumff = sum ? sum + S : NULL;
+        int ok = sum && NAME(block_alloc)(&blk, CH, k, 0) == 0;
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < n_in; i++) {
+            if (!ok) continue;
+            memset(sum, 0, sizeof(double) * (size_t)(S + S * S));
+            for (int e = 0; e < CH; e++) ii[e] = i;
+            for (int64_t b0 = 0; b0 < B; b0 += CH) {
+                const int64_t n = B - b0 < CH ? B - b0 : CH;
+                for (int64_t r = 0; r < n; r++) xs[r] = x[(b0 + r) * n_in + i];
+                NAME(block_fill)(&blk, 0, xs, ii, n, tT, n_in, n_knots, k, uniform, M, base);
+                for (int64_t e = 0; e < n; e++) {
+                    int col[KMAX + 2];
+                    REAL val[KMAX + 2];
+                    const int na = NAME(active)(&blk, e, k, nb, col, val);
+                    for (int a = 0; a < na; a++) {
+                        sum[col[a]] += val[a];
+                        double *row = sumff + col[a] * S;
+                        for (int c = 0; c < na; c++) row[col[c]] += (double)val[a] * val[c];
+                    }
+                }
+            }
+            const double inv = B > 1 ? 1.0 / (double)(B - 1) : 1.0;
+            REAL *ci = cov + i * S * S;
+            for (int64_t a = 0; a < S; a++) mean[i * S + a] = sum[a] / (double)B;
+            for (int64_t a = 0; a < S; a++)
+                for (int64_t c = 0; c < S; c++)
+                    ci[a * S + c] = (REAL)((sumff[a * S + c] - sum[a] * sum[c] / (double)B) * inv);
+        }
+        if (ok) NAME(block_free)(&blk);
+        free(sum);
+    }
+    return failed ? 2 : 0;
+}
+
+/* dL/dx from gcov = dL/dcov (n_in, S, S): df_b = (gcov + gcov^T)(f_b - mu) / (B - 1), then the chain rule
+ * through the active features' x-slopes (an inactive feature has zero slope). mean: (n_in, S) from the forward. */
+int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                                   int uniform, const REAL *M, int base, const REAL *gcov, const double *mean,
+                                   REAL *grad_x, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb;
+    int failed = 0;
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * (k + 2) * (k + 2) > PAR_MIN)
+    {
+        NAME(block_t) blk;
+        int64_t ii[CH];
+        REAL xs[CH];
+        double *gs = (double *)malloc(sizeof(double) * (size_t)(S * S + 2 * S));
+        double *mu = gs ? gs + S * S : NULL, *hmu = gs ? mu + S : NULL;
+        int ok = gs && NAME(block_alloc)(&blk, CH, k, 1) == 0;
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < n_in; i++) {
+            if (!ok) continue;
+            const REAL *g = gcov + i * S * S;
+            for (int64_t a = 0; a < S; a++)
+                for (int64_t c = 0; c < S; c++) gs[a * S + c] = (double)g[a * S + c] + (double)g[c * S + a];
+            for (int e = 0; e < CH; e++) ii[e] = i;
+            for (int64_t a = 0; a < S; a++) mu[a] = mean[i * S + a];
+            for (int64_t a = 0; a < S; a++) {
+                double h = 0;
+                for (int64_t c = 0; c < S; c++) h += gs[a * S + c] * mu[c];
+                hmu[a] = h;
+            }
+            const double inv = B > 1 ? 1.0 / (double)(B - 1) : 1.0;
+            for (int64_t b0 = 0; b0 < B; b0 += CH) {
+                const int64_t n = B - b0 < CH ? B - b0 : CH;
+                for (int64_t r = 0; r < n; r++) xs[r] = x[(b0 + r) * n_in + i];
+                NAME(block_fill)(&blk, 0, xs, ii, n, tT, n_in, n_knots, k, uniform, M, base);
+                for (int64_t e = 0; e < n; e++) {
+                    int col[KMAX + 2];
+                    REAL val[KMAX + 2], slope[KMAX + 2];
+                    const int na = NAME(active)(&blk, e, k, nb, col, val);
+                    /* slopes of the active features, in the same order */
+                    slope[0] = blk.bd[e];
+                    for (int a = 1, m = 0; a < na; m++) {
+                        const int c = blk.jj[e] - k + m;
+                        if (c < 0 || c >= nb) continue;
+                        slope[a++] = blk.ders[m * blk.ld + e];
+                    }
+                    double acc = 0;
+                    for (int a = 0; a < na; a++) {
+                        double df = -hmu[col[a]];
+                        const double *row = gs + col[a] * S;
+                        for (int c = 0; c < na; c++) df += row[col[c]] * val[c];
+                        acc += df * slope[a];
+                    }
+                    grad_x[(b0 + e) * n_in + i] = (REAL)(acc * inv);
+                }
+            }
+        }
+        if (ok) NAME(block_free)(&blk);
+        free(gs);
+    }
+    return failed ? 2 : 0;
+}
