@@ -329,6 +329,129 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
     return failed ? 2 : 0;
 }
 
+/* dL/dx for n elements of input i (rows b0 ..): dots of go rows with the element's active weight rows. */
+static void NAME(grad_x_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, int64_t b0, int64_t n_in,
+                               int64_t nb, int k, const REAL *W, int64_t S, int64_t O, const REAL *go,
+                               REAL *grad_x) {
+    const REAL *w0 = W + i * S * O;
+    const int64_t ld = blk->ld;
+    for (int64_t e = 0; e < n; e++) {
+        const REAL *gb = go + (b0 + e) * O;
+        const int j = blk->jj[e];
+        REAL acc;
+        if (j >= k && j < nb && k == 3) {
+            const REAL *w1 = w0 + (1 + j - k) * O, *w2 = w1 + O, *w3 = w2 + O, *w4 = w3 + O;
+            REAL d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0;
+            #pragma omp simd reduction(+ : d0, d1, d2, d3, d4)
+            for (int64_t o = 0; o < O; o++) {
+                const REAL gv = gb[o];
+                d0 += gv * w0[o]; d1 += gv * w1[o]; d2 += gv * w2[o]; d3 += gv * w3[o]; d4 += gv * w4[o];
+            }
+            acc = d0 * blk->bd[e] + d1 * blk->ders[e] + d2 * blk->ders[ld + e] + d3 * blk->ders[2 * ld + e]
+                + d4 * blk->ders[3 * ld + e];
+        } else {
+            REAL d = 0;
+            #pragma omp simd reduction(+ : d)
+            for (int64_t o = 0; o < O; o++) d += gb[o] * w0[o];
+            acc = d * blk->bd[e];
+            for (int m = 0; j >= 0 && m <= k; m++) {
+                const int c = j - k + m;
+                if (c < 0 || c >= nb) continue;
+                const REAL *ws = w0 + (1 + c) * O;
+                d = 0;
+                #pragma omp simd reduction(+ : d)
+                for (int64_t o = 0; o < O; o++) d += gb[o] * ws[o];
+                acc += d * blk->ders[m * ld + e];
+            }
+        }
+        grad_x[(b0 + e) * n_in + i] = acc;
+    }
+}
+
+/* gW_i += features^T go, element e's own rows only (any k, intervals at the ends, points off the grid). */
+static void NAME(grad_w_element)(const NAME(block_t) *blk, int64_t e, const REAL *gb, int64_t nb, int k,
+                                 int64_t O, REAL *g0) {
+    const int j = blk->jj[e];
+    const REAL bval = blk->bv[e];
+    #pragma omp simd
+    for (int64_t o = 0; o < O; o++) g0[o] += bval * gb[o];
+    for (int m = 0; j >= 0 && m <= k; m++) {
+        const int c = j - k + m;
+        if (c < 0 || c >= nb) continue;  /* padding bases: not weights */
+        REAL *gs = g0 + (1 + c) * O;
+        const REAL v = blk->vals[m * blk->ld + e];
+        #pragma omp simd
+        for (int64_t o = 0; o < O; o++) gs[o] += v * gb[o];
+    }
+}
+
+typedef REAL NAME(vec) __attribute__((vector_size(64)));
+typedef REAL NAME(uvec) __attribute__((vector_size(64), aligned(1)));  /* unaligned loads and stores */
+#define VL ((int64_t)(64 / sizeof(REAL)))
+
+/* gW_i += features^T go for n elements of input i (rows b0 ..). With k = 3 the elements are bucketed by interval:
+ * a bucket's five rows (base and four bases) accumulate in registers over its elements, two vectors of columns
+ * at a time, and are stored once per bucket instead of once per element. order, start: scratch (n, n_knots + 1). */
+static void NAME(grad_w_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, int64_t b0, int64_t nb, int k,
+                               int64_t n_knots, int64_t S, int64_t O, const REAL *go, REAL *gW, int *order,
+                               int *start) {
+    REAL *g0 = gW + i * S * O;
+    const int64_t ld = blk->ld;
+    if (k != 3 || O < 2 * VL) {
+        for (int64_t e = 0; e < n; e++) NAME(grad_w_element)(blk, e, go + (b0 + e) * O, nb, k, O, g0);
+        return;
+    }
+    const int nbuck = (int)n_knots;  /* bucket 0: off the grid; bucket 1 + j: interval j */
+    for (int q = 0; q <= nbuck; q++) start[q] = 0;
+    for (int64_t e = 0; e < n; e++) start[blk->jj[e] + 2]++;
+    for (int q = 1; q <= nbuck; q++) start[q] += start[q - 1];
+    for (int64_t e = 0; e < n; e++) order[start[blk->jj[e] + 1]++] = (int)e;
+    int lo = 0;  /* start[q] is now the end of bucket q */
+    for (int q = 0; q < nbuck; q++) {
+        const int hi = start[q], j = q - 1;
+        if (hi == lo) continue;
+        if (!(j >= k && j < nb)) {
+            for (int p = lo; p < hi; p++)
+                NAME(grad_w_element)(blk, order[p], go + (b0 + order[p]) * O, nb, k, O, g0);
+            lo = hi;
+            continue;
+        }
+        REAL *h0 = g0, *h1 = g0 + (1 + j - k) * O, *h2 = h1 + O, *h3 = h2 + O, *h4 = h3 + O;
+        int64_t o0 = 0;
+        for (; o0 + 2 * VL <= O; o0 += 2 * VL) {
+            NAME(vec) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0};
+            NAME(vec) z0 = {0}, z1 = {0}, z2 = {0}, z3 = {0}, z4 = {0};
+            for (int p = lo; p < hi; p++) {
+                const int e = order[p];
+                const REAL *gb = go + (b0 + e) * O + o0;
+                const NAME(vec) u = *(const NAME(uvec) *)gb, w = *(const NAME(uvec) *)(gb + VL);
+                const REAL c0 = blk->bv[e], c1 = blk->vals[e], c2 = blk->vals[ld + e], c3 = blk->vals[2 * ld + e],
+                           c4 = blk->vals[3 * ld + e];
+                a0 += c0 * u; a1 += c1 * u; a2 += c2 * u; a3 += c3 * u; a4 += c4 * u;
+                z0 += c0 * w; z1 += c1 * w; z2 += c2 * w; z3 += c3 * w; z4 += c4 * w;
+            }
+            *(NAME(uvec) *)(h0 + o0) += a0; *(NAME(uvec) *)(h0 + o0 + VL) += z0;
+            *(NAME(uvec) *)(h1 + o0) += a1; *(NAME(uvec) *)(h1 + o0 + VL) += z1;
+            *(NAME(uvec) *)(h2 + o0) += a2; *(NAME(uvec) *)(h2 + o0 + VL) += z2;
+            *(NAME(uvec) *)(h3 + o0) += a3; *(NAME(uvec) *)(h3 + o0 + VL) += z3;
+            *(NAME(uvec) *)(h4 + o0) += a4; *(NAME(uvec) *)(h4 + o0 + VL) += z4;
+        }
+        for (int p = lo; p < hi && o0 < O; p++) {  /* the columns left over */
+            const int e = order[p];
+            const REAL *gb = go + (b0 + e) * O;
+            const REAL c0 = blk->bv[e], c1 = blk->vals[e], c2 = blk->vals[ld + e], c3 = blk->vals[2 * ld + e],
+                       c4 = blk->vals[3 * ld + e];
+            for (int64_t o = o0; o < O; o++) {
+                const REAL gv = gb[o];
+                h0[o] += c0 * gv; h1[o] += c1 * gv; h2[o] += c2 * gv; h3[o] += c3 * gv; h4[o] += c4 * gv;
+            }
+        }
+        lo = hi;
+    }
+}
+
+#undef VL
+
 /* Given go = dL/dy (B, O): grad_x (B, n_in) = dL/dx and gW (n_in, S, O) = dL/dW (either may be NULL; gW is
  * overwritten). Threads own inputs, so each weight row is written by one thread only. */
 int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
@@ -336,90 +459,36 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
                               REAL *grad_x, REAL *gW, int nthreads) {
     if (k < 1 || k > KMAX) return 1;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && B * n_in * O > PAR_MIN)
-    for (int64_t i = 0; i < n_in; i++) {
-        const REAL *w0 = W + i * S * O;
-        REAL *g0 = gW ? gW + i * S * O : NULL;
-        if (g0) memset(g0, 0, sizeof(REAL) * (size_t)(S * O));
+    int failed = 0;
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * O > PAR_MIN)
+    {
+        NAME(block_t) blk;
         int64_t ii[CH];
-        int jj[CH];
-        REAL xs[CH], xr[CH], bv[CH], bd[CH], vals[(KMAX + 1) * CH], ders[(KMAX + 1) * CH];
-        for (int e = 0; e < CH; e++) ii[e] = i;
-        for (int64_t b0 = 0; b0 < B; b0 += CH) {
-            const int n = (int)(B - b0 < CH ? B - b0 : CH);
-            for (int e = 0; e < n; e++) xs[e] = x[(b0 + e) * n_in + i];
-            NAME(base_values)(xs, n, base, bv, bd);
-            NAME(locate)(xs, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
-            NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, grad_x ? ders : NULL, CH);
-            for (int e = 0; e < n; e++) {
-                const REAL *gb = go + (b0 + e) * O;
-                const int j = jj[e];
-                int m0 = 0, m1 = -1;  /* active spline rows: c = j - k + m for m in [m0, m1] */
-                if (j >= 0) {
-                    m0 = j - k < 0 ? k - j : 0;
-                    m1 = j >= nb ? k - (j - nb + 1) : k;
-                }
-                REAL dots[KMAX + 2] = {0};  /* go . W row: base row first, then spline rows m0..m1 */
-                REAL coefs[KMAX + 2];       /* the element's feature value for each of those rows */
-                const REAL *wr[KMAX + 2];
-                REAL *gr[KMAX + 2];
-                int nr = 0;
-                wr[0] = w0; gr[0] = g0; coefs[0] = bv[e]; nr = 1;
-                for (int m = m0; m <= m1; m++, nr++) {
-                    const int64_t row = 1 + j - k + m;
-                    wr[nr] = w0 + row * O;
-                    gr[nr] = g0 ? g0 + row * O : NULL;
-                    coefs[nr] = vals[m * CH + e];
-                }
-                if (nr == 5 && g0 && grad_x) {  /* k = 3, all rows active: one fused pass */
-                    const REAL *w0_ = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3], *w4 = wr[4];
-                    REAL *h0 = gr[0], *h1 = gr[1], *h2 = gr[2], *h3 = gr[3], *h4 = gr[4];
-                    const REAL c0 = coefs[0], c1 = coefs[1], c2 = coefs[2], c3 = coefs[3], c4 = coefs[4];
-                    REAL d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0;
-                    #pragma omp simd reduction(+ : d0, d1, d2, d3, d4)
-                    for (int64_t o = 0; o < O; o++) {
-                        const REAL gv = gb[o];
-                        d0 += gv * w0_[o]; d1 += gv * w1[o]; d2 += gv * w2[o]; d3 += gv * w3[o]; d4 += gv * w4[o];
-                        h0[o] += c0 * gv; h1[o] += c1 * gv; h2[o] += c2 * gv; h3[o] += c3 * gv; h4[o] += c4 * gv;
-                    }
-                    dots[0] = d0; dots[1] = d1; dots[2] = d2; dots[3] = d3; dots[4] = d4;
-                    nr = 0;  /* done */
-                } else if (nr == 5 && g0) {
-                    REAL *h0 = gr[0], *h1 = gr[1], *h2 = gr[2], *h3 = gr[3], *h4 = gr[4];
-                    const REAL c0 = coefs[0], c1 = coefs[1], c2 = coefs[2], c3 = coefs[3], c4 = coefs[4];
-                    #pragma omp simd
-                    for (int64_t o = 0; o < O; o++) {
-                        const REAL gv = gb[o];
-                        h0[o] += c0 * gv; h1[o] += c1 * gv; h2[o] += c2 * gv; h3[o] += c3 * gv; h4[o] += c4 * gv;
-                    }
-                    nr = 0;
-                }
-                for (int r = 0; r < nr; r++) {
-                    const REAL *ws = wr[r];
-                    REAL *gs = gr[r];
-                    const REAL v = coefs[r];
-                    REAL d = 0;
-                    if (gs && grad_x) {
-                        #pragma omp simd reduction(+ : d)
-                        for (int64_t o = 0; o < O; o++) { d += gb[o] * ws[o]; gs[o] += v * gb[o]; }
-                    } else if (gs) {
-                        #pragma omp simd
-                        for (int64_t o = 0; o < O; o++) gs[o] += v * gb[o];
-                    } else {
-                        #pragma omp simd reduction(+ : d)
-                        for (int64_t o = 0; o < O; o++) d += gb[o] * ws[o];
-                    }
-                    dots[r] = d;
-                }
-                if (grad_x) {
-                    REAL acc = dots[0] * bd[e];
-                    for (int m = m0, r = 1; m <= m1; m++, r++) acc += dots[r] * ders[m * CH + e];
-                    grad_x[(b0 + e) * n_in + i] = acc;
-                }
+        REAL xs[CH];
+        int order[CH];
+        int *start = (int *)malloc(sizeof(int) * (size_t)(n_knots + 1));
+        int ok = start && NAME(block_alloc)(&blk, CH, k, grad_x != NULL) == 0;
+        if (!ok) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < n_in; i++) {
+            if (!ok) continue;
+            if (gW) memset(gW + i * S * O, 0, sizeof(REAL) * (size_t)(S * O));
+            for (int e = 0; e < CH; e++) ii[e] = i;
+            for (int64_t b0 = 0; b0 < B; b0 += CH) {
+                const int64_t n = B - b0 < CH ? B - b0 : CH;
+                for (int64_t r = 0; r < n; r++) xs[r] = x[(b0 + r) * n_in + i];
+                NAME(block_fill)(&blk, 0, xs, ii, n, tT, n_in, n_knots, k, uniform, M, base);
+                if (grad_x) NAME(grad_x_chunk)(&blk, n, i, b0, n_in, nb, k, W, S, O, go, grad_x);
+                if (gW) NAME(grad_w_chunk)(&blk, n, i, b0, nb, k, n_knots, S, O, go, gW, order, start);
             }
         }
+        if (ok) NAME(block_free)(&blk);
+        free(start);
     }
-    return 0;
+    return failed ? 2 : 0;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
