@@ -31,7 +31,7 @@ def _case(dtype, k, grid, uniform, in_dim=5, out_dim=7, batch=300, seed=0):
 
 CASES = [(dtype, k, grid, uniform)
          for dtype in (torch.float32, torch.float64)
-         for k, grid in ((1, 5), (2, 1), (3, 5), (3, 30), (5, 4), (7, 3))
+         for k, grid in ((1, 5), (2, 1), (3, 5), (3, 30), (4, 6), (5, 4), (7, 3))
          for uniform in (True, False)]
 
 

@@ -265,6 +265,90 @@ static void NAME(block_fill)(NAME(block_t) *blk, int64_t off, const REAL *xs, co
     }
 }
 
+typedef REAL NAME(vec) __attribute__((vector_size(64)));
+typedef REAL NAME(uvec) __attribute__((vector_size(64), aligned(1)));  /* unaligned loads and stores */
+#define VL ((int64_t)(64 / sizeof(REAL)))
+#define LOADV(p) (*(const NAME(uvec) *)(p))
+#define STOREV(p) (*(NAME(uvec) *)(p))
+
+/* The fused row operations of an element whose K + 1 bases are all weights (inner intervals), written for a
+ * constant K: each caller passes a literal, so the row loops unroll and the accumulators stay in registers. */
+
+/* yb += b w0 + sum_m v[m] ws[m]   (ws: K + 1 consecutive rows of O) */
+static inline __attribute__((always_inline)) void NAME(fwd_rows)(REAL *yb, const REAL *w0, const REAL *ws, int64_t O,
+                                                                 REAL b, const REAL *v, const int K) {
+    #pragma omp simd
+    for (int64_t o = 0; o < O; o++) {
+        REAL acc = yb[o] + b * w0[o];
+        for (int m = 0; m <= K; m++) acc += v[m] * ws[m * O + o];
+        yb[o] = acc;
+    }
+}
+
+/* bd (gb . w0) + sum_m d[m] (gb . ws[m]) */
+static inline __attribute__((always_inline)) REAL NAME(dot_rows)(const REAL *gb, const REAL *w0, const REAL *ws,
+                                                                 int64_t O, REAL bd, const REAL *d, const int K) {
+    NAME(vec) acc[KMAX + 2];
+    for (int r = 0; r <= K + 1; r++) acc[r] = (NAME(vec)){0};
+    int64_t o = 0;
+    for (; o + VL <= O; o += VL) {
+        const NAME(vec) g = LOADV(gb + o);
+        acc[0] += g * LOADV(w0 + o);
+        for (int m = 0; m <= K; m++) acc[1 + m] += g * LOADV(ws + m * O + o);
+    }
+    REAL t[KMAX + 2];
+    for (int r = 0; r <= K + 1; r++) {
+        REAL h = 0;
+        for (int l = 0; l < VL; l++) h += acc[r][l];
+        t[r] = h;
+    }
+    for (; o < O; o++) {
+        t[0] += gb[o] * w0[o];
+        for (int m = 0; m <= K; m++) t[1 + m] += gb[o] * ws[m * O + o];
+    }
+    REAL out = t[0] * bd;
+    for (int m = 0; m <= K; m++) out += t[1 + m] * d[m];
+    return out;
+}
+
+/* h0 += sum_e c[e][0] go[e], hs[m] += sum_e c[e][1 + m] go[e] over a bucket of elements (order[lo..hi)) that
+ * share their rows: register tiles of 2 VL columns, stored once per bucket */
+static inline __attribute__((always_inline)) void NAME(bucket_rows)(REAL *h0, REAL *hs, int64_t O, const REAL *go,
+                                                                    int64_t b0, const int *order, int lo, int hi,
+                                                                    const REAL *bv, const REAL *vals, int64_t ld,
+                                                                    const int K) {
+    int64_t o0 = 0;
+    for (; o0 + 2 * VL <= O; o0 += 2 * VL) {
+        NAME(vec) a[KMAX + 2], z[KMAX + 2];
+        for (int r = 0; r <= K + 1; r++) { a[r] = (NAME(vec)){0}; z[r] = (NAME(vec)){0}; }
+        for (int p = lo; p < hi; p++) {
+            const int e = order[p];
+            const REAL *gb = go + (b0 + e) * O + o0;
+            const NAME(vec) u = LOADV(gb), w = LOADV(gb + VL);
+            a[0] += bv[e] * u; z[0] += bv[e] * w;
+            for (int m = 0; m <= K; m++) {
+                const REAL c = vals[m * ld + e];
+                a[1 + m] += c * u; z[1 + m] += c * w;
+            }
+        }
+        STOREV(h0 + o0) += a[0]; STOREV(h0 + o0 + VL) += z[0];
+        for (int m = 0; m <= K; m++) { STOREV(hs + m * O + o0) += a[1 + m]; STOREV(hs + m * O + o0 + VL) += z[1 + m]; }
+    }
+    for (int p = lo; p < hi && o0 < O; p++) {  /* the columns left over */
+        const int e = order[p];
+        const REAL *gb = go + (b0 + e) * O;
+        for (int64_t o = o0; o < O; o++) {
+            h0[o] += bv[e] * gb[o];
+            for (int m = 0; m <= K; m++) hs[m * O + o] += vals[m * ld + e] * gb[o];
+        }
+    }
+}
+
+#define KFAST 5  /* orders with unrolled fast paths; larger k goes row by row */
+#define DISPATCH_K(k, call) \
+    switch (k) { case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; \
+                 case 4: call(4); break; default: call(5); break; }
+
 /* y[b, :] = sum_i base(x[b,i]) W[i*S] + sum_m B_{j-k+m}(x[b,i]) W[i*S + 1 + j-k+m]; y: (B, O), written whole */
 int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
                              int uniform, const REAL *M, int base, const REAL *W, int64_t O, REAL *y, int nthreads) {
@@ -301,13 +385,13 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
                     REAL *yb = y + (b0 + r) * O;
                     const int j = blk.jj[e];
                     const REAL bval = blk.bv[e];
-                    if (j >= k && j < nb && k == 3) {  /* the common case, fused: one pass over the output row */
-                        const REAL *w1 = w0 + (1 + j - k) * O, *w2 = w1 + O, *w3 = w2 + O, *w4 = w3 + O;
-                        const REAL v0 = blk.vals[e], v1 = blk.vals[ld + e], v2 = blk.vals[2 * ld + e],
-                                   v3 = blk.vals[3 * ld + e];
-                        #pragma omp simd
-                        for (int64_t o = 0; o < O; o++)
-                            yb[o] += bval * w0[o] + v0 * w1[o] + v1 * w2[o] + v2 * w3[o] + v3 * w4[o];
+                    if (j >= k && j < nb && k <= KFAST) {  /* the common case, fused: one pass over the output row */
+                        REAL v[KMAX + 1];
+                        for (int m = 0; m <= k; m++) v[m] = blk.vals[m * ld + e];
+                        const REAL *ws = w0 + (1 + j - k) * O;
+#define FWD(K) NAME(fwd_rows)(yb, w0, ws, O, bval, v, K)
+                        DISPATCH_K(k, FWD)
+#undef FWD
                         continue;
                     }
                     #pragma omp simd
@@ -339,16 +423,13 @@ static void NAME(grad_x_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, i
         const REAL *gb = go + (b0 + e) * O;
         const int j = blk->jj[e];
         REAL acc;
-        if (j >= k && j < nb && k == 3) {
-            const REAL *w1 = w0 + (1 + j - k) * O, *w2 = w1 + O, *w3 = w2 + O, *w4 = w3 + O;
-            REAL d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0;
-            #pragma omp simd reduction(+ : d0, d1, d2, d3, d4)
-            for (int64_t o = 0; o < O; o++) {
-                const REAL gv = gb[o];
-                d0 += gv * w0[o]; d1 += gv * w1[o]; d2 += gv * w2[o]; d3 += gv * w3[o]; d4 += gv * w4[o];
-            }
-            acc = d0 * blk->bd[e] + d1 * blk->ders[e] + d2 * blk->ders[ld + e] + d3 * blk->ders[2 * ld + e]
-                + d4 * blk->ders[3 * ld + e];
+        if (j >= k && j < nb && k <= KFAST) {
+            REAL d[KMAX + 1];
+            for (int m = 0; m <= k; m++) d[m] = blk->ders[m * ld + e];
+            const REAL *ws = w0 + (1 + j - k) * O;
+#define DOT(K) acc = NAME(dot_rows)(gb, w0, ws, O, blk->bd[e], d, K)
+            DISPATCH_K(k, DOT)
+#undef DOT
         } else {
             REAL d = 0;
             #pragma omp simd reduction(+ : d)
@@ -385,10 +466,6 @@ static void NAME(grad_w_element)(const NAME(block_t) *blk, int64_t e, const REAL
     }
 }
 
-typedef REAL NAME(vec) __attribute__((vector_size(64)));
-typedef REAL NAME(uvec) __attribute__((vector_size(64), aligned(1)));  /* unaligned loads and stores */
-#define VL ((int64_t)(64 / sizeof(REAL)))
-
 /* gW_i += features^T go for n elements of input i (rows b0 ..). With k = 3 the elements are bucketed by interval:
  * a bucket's five rows (base and four bases) accumulate in registers over its elements, two vectors of columns
  * at a time, and are stored once per bucket instead of once per element. order, start: scratch (n, n_knots + 1). */
@@ -397,7 +474,7 @@ static void NAME(grad_w_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, i
                                int *start) {
     REAL *g0 = gW + i * S * O;
     const int64_t ld = blk->ld;
-    if (k != 3 || O < 2 * VL) {
+    if (k > KFAST || O < 2 * VL) {
         for (int64_t e = 0; e < n; e++) NAME(grad_w_element)(blk, e, go + (b0 + e) * O, nb, k, O, g0);
         return;
     }
@@ -416,41 +493,13 @@ static void NAME(grad_w_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, i
             lo = hi;
             continue;
         }
-        REAL *h0 = g0, *h1 = g0 + (1 + j - k) * O, *h2 = h1 + O, *h3 = h2 + O, *h4 = h3 + O;
-        int64_t o0 = 0;
-        for (; o0 + 2 * VL <= O; o0 += 2 * VL) {
-            NAME(vec) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0};
-            NAME(vec) z0 = {0}, z1 = {0}, z2 = {0}, z3 = {0}, z4 = {0};
-            for (int p = lo; p < hi; p++) {
-                const int e = order[p];
-                const REAL *gb = go + (b0 + e) * O + o0;
-                const NAME(vec) u = *(const NAME(uvec) *)gb, w = *(const NAME(uvec) *)(gb + VL);
-                const REAL c0 = blk->bv[e], c1 = blk->vals[e], c2 = blk->vals[ld + e], c3 = blk->vals[2 * ld + e],
-                           c4 = blk->vals[3 * ld + e];
-                a0 += c0 * u; a1 += c1 * u; a2 += c2 * u; a3 += c3 * u; a4 += c4 * u;
-                z0 += c0 * w; z1 += c1 * w; z2 += c2 * w; z3 += c3 * w; z4 += c4 * w;
-            }
-            *(NAME(uvec) *)(h0 + o0) += a0; *(NAME(uvec) *)(h0 + o0 + VL) += z0;
-            *(NAME(uvec) *)(h1 + o0) += a1; *(NAME(uvec) *)(h1 + o0 + VL) += z1;
-            *(NAME(uvec) *)(h2 + o0) += a2; *(NAME(uvec) *)(h2 + o0 + VL) += z2;
-            *(NAME(uvec) *)(h3 + o0) += a3; *(NAME(uvec) *)(h3 + o0 + VL) += z3;
-            *(NAME(uvec) *)(h4 + o0) += a4; *(NAME(uvec) *)(h4 + o0 + VL) += z4;
-        }
-        for (int p = lo; p < hi && o0 < O; p++) {  /* the columns left over */
-            const int e = order[p];
-            const REAL *gb = go + (b0 + e) * O;
-            const REAL c0 = blk->bv[e], c1 = blk->vals[e], c2 = blk->vals[ld + e], c3 = blk->vals[2 * ld + e],
-                       c4 = blk->vals[3 * ld + e];
-            for (int64_t o = o0; o < O; o++) {
-                const REAL gv = gb[o];
-                h0[o] += c0 * gv; h1[o] += c1 * gv; h2[o] += c2 * gv; h3[o] += c3 * gv; h4[o] += c4 * gv;
-            }
-        }
+        REAL *hs = g0 + (1 + j - k) * O;
+#define BUCKET(K) NAME(bucket_rows)(g0, hs, O, go, b0, order, lo, hi, blk->bv, blk->vals, ld, K)
+        DISPATCH_K(k, BUCKET)
+#undef BUCKET
         lo = hi;
     }
 }
-
-#undef VL
 
 /* Given go = dL/dy (B, O): grad_x (B, n_in) = dL/dx and gW (n_in, S, O) = dL/dW (either may be NULL; gW is
  * overwritten). Threads own inputs, so each weight row is written by one thread only. */
@@ -490,6 +539,12 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
     }
     return failed ? 2 : 0;
 }
+
+#undef VL
+#undef LOADV
+#undef STOREV
+#undef KFAST
+#undef DISPATCH_K
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Weight folding: W (n_in, S, O) from wb = mask * scale_base (n_in, O), ws = mask * scale_sp (n_in, O) and
