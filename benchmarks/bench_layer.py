@@ -138,7 +138,7 @@ def crossover(reps: int, inner: int) -> int:
     gen = torch.Generator().manual_seed(0)
     print("| in | out | G | features/(k+2) | sparse | dense | sparse/dense | chosen |")
     print("|---|---|---|---|---|---|---|---|")
-    for n_in, n_out in [(64, 2), (64, 4), (64, 8), (64, 16), (64, 32), (64, 64), (256, 128), (256, 256)]:
+    for n_in, n_out in [(64, 1), (64, 2), (64, 4), (64, 8), (64, 16), (64, 32), (64, 64), (256, 128), (256, 256)]:
         for grid in (3, 5, 10, 20):
             m = KANLayer(n_in, n_out, grid=grid, k=3, generator=gen)
             x = (torch.rand(1000, n_in, generator=gen) * 2 - 1).requires_grad_(True)

@@ -187,3 +187,24 @@ def test_feature_cov_gradcheck_and_edge_std():
     assert torch.autograd.gradgradcheck(f, (x,))
     std = layer.edge_std(x)
     assert (std - layer.edge_activations(x).std(dim=0)).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("out_dim", [1, 2, 16, 33, 64])
+@pytest.mark.parametrize("k", [2, 3, 6])
+def test_output_widths_cover_every_kernel_branch(dtype, out_dim, k):
+    """Scalar single-output code, per-element rows, register tiles with and without leftover columns; unrolled
+    (k <= 5) and row-by-row (k = 6) orders; on both native modes, against the torch path."""
+    layer, x = _case(dtype, k, 7, True, in_dim=5, out_dim=out_dim, batch=700)
+    x = x[1:]
+    tol = 1e-12 if dtype == torch.float64 else 5e-5
+    w = layer.folded_weight().detach()
+    out = {}
+    for mode in ("sparse", "dense", "torch"):
+        xx, ww = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        y = layer_function(xx, ww, layer.grid, k, True, "silu", mode=mode)
+        (y * torch.linspace(-1, 1, out_dim, dtype=dtype)).sum().backward()
+        out[mode] = (y.detach(), xx.grad, ww.grad)
+    for mode in ("sparse", "dense"):
+        for a, b in zip(out[mode], out["torch"]):
+            assert (a - b).abs().max() < tol * (1 + b.abs().max())

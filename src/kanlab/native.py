@@ -194,7 +194,7 @@ def use_sparse(n_basis: int, k: int, out_dim: int) -> bool:
 
 
 # (smallest out_dim, features per input / (k + 2) from which sparse wins), widest first
-SPARSE_THRESHOLDS: list[tuple[int, float]] = [(128, 1.0), (64, 1.8), (32, 2.5), (4, 4.5)]
+SPARSE_THRESHOLDS: list[tuple[int, float]] = [(128, 1.0), (64, 1.8), (32, 2.5), (16, 3.5), (2, 2.5), (1, 0.0)]
 
 
 def _check(rc: int, what: str) -> None:

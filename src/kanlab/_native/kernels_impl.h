@@ -288,19 +288,23 @@ static inline __attribute__((always_inline)) void NAME(fwd_rows)(REAL *yb, const
 /* bd (gb . w0) + sum_m d[m] (gb . ws[m]) */
 static inline __attribute__((always_inline)) REAL NAME(dot_rows)(const REAL *gb, const REAL *w0, const REAL *ws,
                                                                  int64_t O, REAL bd, const REAL *d, const int K) {
-    NAME(vec) acc[KMAX + 2];
-    for (int r = 0; r <= K + 1; r++) acc[r] = (NAME(vec)){0};
-    int64_t o = 0;
-    for (; o + VL <= O; o += VL) {
-        const NAME(vec) g = LOADV(gb + o);
-        acc[0] += g * LOADV(w0 + o);
-        for (int m = 0; m <= K; m++) acc[1 + m] += g * LOADV(ws + m * O + o);
-    }
     REAL t[KMAX + 2];
-    for (int r = 0; r <= K + 1; r++) {
-        REAL h = 0;
-        for (int l = 0; l < VL; l++) h += acc[r][l];
-        t[r] = h;
+    int64_t o = 0;
+    if (O >= VL) {
+        NAME(vec) acc[KMAX + 2];
+        for (int r = 0; r <= K + 1; r++) acc[r] = (NAME(vec)){0};
+        for (; o + VL <= O; o += VL) {
+            const NAME(vec) g = LOADV(gb + o);
+            acc[0] += g * LOADV(w0 + o);
+            for (int m = 0; m <= K; m++) acc[1 + m] += g * LOADV(ws + m * O + o);
+        }
+        for (int r = 0; r <= K + 1; r++) {
+            REAL h = 0;
+            for (int l = 0; l < VL; l++) h += acc[r][l];
+            t[r] = h;
+        }
+    } else {
+        for (int r = 0; r <= K + 1; r++) t[r] = 0;
     }
     for (; o < O; o++) {
         t[0] += gb[o] * w0[o];
@@ -385,6 +389,15 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
                     REAL *yb = y + (b0 + r) * O;
                     const int j = blk.jj[e];
                     const REAL bval = blk.bv[e];
+                    if (O == 1) {  /* a single output: scalar */
+                        REAL acc = bval * w0[0];
+                        for (int m = 0; j >= 0 && m <= k; m++) {
+                            const int c = j - k + m;
+                            if (c >= 0 && c < nb) acc += blk.vals[m * ld + e] * w0[1 + c];
+                        }
+                        yb[0] += acc;
+                        continue;
+                    }
                     if (j >= k && j < nb && k <= KFAST) {  /* the common case, fused: one pass over the output row */
                         REAL v[KMAX + 1];
                         for (int m = 0; m <= k; m++) v[m] = blk.vals[m * ld + e];
@@ -454,6 +467,15 @@ static void NAME(grad_w_element)(const NAME(block_t) *blk, int64_t e, const REAL
                                  int64_t O, REAL *g0) {
     const int j = blk->jj[e];
     const REAL bval = blk->bv[e];
+    if (O == 1) {  /* a single output (regression heads): scalar, no loop overheads */
+        const REAL g = gb[0];
+        g0[0] += bval * g;
+        for (int m = 0; j >= 0 && m <= k; m++) {
+            const int c = j - k + m;
+            if (c >= 0 && c < nb) g0[1 + c] += blk->vals[m * blk->ld + e] * g;
+        }
+        return;
+    }
     #pragma omp simd
     for (int64_t o = 0; o < O; o++) g0[o] += bval * gb[o];
     for (int m = 0; j >= 0 && m <= k; m++) {
