@@ -298,10 +298,11 @@ static inline __attribute__((always_inline)) REAL NAME(dot_rows)(const REAL *gb,
             acc[0] += g * LOADV(w0 + o);
             for (int m = 0; m <= K; m++) acc[1 + m] += g * LOADV(ws + m * O + o);
         }
-        for (int r = 0; r <= K + 1; r++) {
-            REAL h = 0;
-            for (int l = 0; l < VL; l++) h += acc[r][l];
-            t[r] = h;
+        for (int r = 0; r <= K + 1; r++) {  /* pairwise tree over the lanes: log2(VL) dependent adds */
+            NAME(vec) v = acc[r];
+            for (int w = (int)VL / 2; w >= 1; w /= 2)
+                for (int l = 0; l < w; l++) v[l] += v[l + w];
+            t[r] = v[0];
         }
     } else {
         for (int r = 0; r <= K + 1; r++) t[r] = 0;
