@@ -122,33 +122,36 @@ class _KANLayerFunction(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None, None, None
 
 
-def _fold_torch(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
-    """wb, ws (in, out), coef (in, out, nb) -> (in, 1 + nb, out) with differentiable torch ops."""
-    return torch.cat([wb.unsqueeze(1), (ws.unsqueeze(-1) * coef).transpose(1, 2)], dim=1)
+def _fold_torch(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
+    """The folded weight (in, 1 + nb, out) with differentiable torch ops; see :func:`fold_weight`."""
+    return torch.cat([(mask * sb).unsqueeze(1), ((mask * sp).unsqueeze(-1) * coef).transpose(1, 2)], dim=1)
 
 
 class _FoldFunction(torch.autograd.Function):
-    """:func:`_fold_torch` in one native pass each way (CPU)."""
+    """:func:`_fold_torch` in one native pass each way (CPU), with no autograd nodes for the mask products."""
 
     @staticmethod
-    def forward(ctx, wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
-        ctx.save_for_backward(wb, ws, coef)
-        return native.fold_forward(wb, ws, coef)
+    def forward(ctx, mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
+        ws = mask * sp
+        ctx.save_for_backward(mask, sb, sp, coef)
+        return native.fold_forward(mask * sb, ws, coef)
 
     @staticmethod
     def backward(ctx, grad_w: Tensor):
-        wb, ws, coef = ctx.saved_tensors
+        mask, sb, sp, coef = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: the same gradients with differentiable ops
             gs = grad_w[:, 1:, :].transpose(1, 2)  # (in, out, nb)
-            return grad_w[:, 0, :], (gs * coef).sum(-1), gs * ws.unsqueeze(-1)
-        return native.fold_backward(grad_w, ws, coef)
+            return None, grad_w[:, 0, :] * mask, (gs * coef).sum(-1) * mask, gs * (mask * sp).unsqueeze(-1)
+        g_wb, g_ws, g_coef = native.fold_backward(grad_w, mask * sp, coef)
+        return None, g_wb * mask, g_ws * mask, g_coef
 
 
-def fold_weight(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
-    """The layer's weight (in, 1 + nb, out): row 0 of input i is wb[i], row 1 + c is ws[i] * coef[i, :, c]."""
+def fold_weight(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
+    """The layer's weight (in, 1 + nb, out): row 0 of input i is mask * scale_base, row 1 + c is
+    mask * scale_sp * coef[..., c] (mask, sb, sp: (in, out); coef: (in, out, nb)). Differentiable in sb, sp, coef."""
     if native.supports_tensor(coef):
-        return _FoldFunction.apply(wb, ws, coef)
-    return _fold_torch(wb, ws, coef)
+        return _FoldFunction.apply(mask, sb, sp, coef)
+    return _fold_torch(mask, sb, sp, coef)
 
 
 def _feature_cov_torch(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str) -> Tensor:
@@ -291,7 +294,7 @@ class KANLayer(nn.Module):
     # ------------------------------------------------------------------ evaluation
     def folded_weight(self) -> Tensor:
         """Mask and scales folded into one weight: (in, 1 + G + k, out); row 0 of each input is its base weight."""
-        return fold_weight(self.mask * self.scale_base, self.mask * self.scale_sp, self.coef)
+        return fold_weight(self.mask, self.scale_base, self.scale_sp, self.coef)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, in) -> (B, out)."""
