@@ -185,6 +185,13 @@ def main() -> int:
             grid_kind = "uniform" if uniform else "adaptive"
             rows.append((f"KANLayer vs MLP (equal params), I=O={width}, G=5, B={batch}, {grid_kind} grid",
                          f"{tk * 1e3:.2f} ms", f"{tm * 1e3:.2f} ms", f"{r:.2f}x", "<= 1.2x"))
+    # 1b. the pure torch path (what GPUs, other dtypes and KANLAB_NATIVE=0 get), for context
+    kl = layer(256, 256, 5)
+    mlp = mlp_like(256, 256, n_params(kl))
+    x = torch.rand(1024, 256, generator=gen) * 2 - 1
+    tt, tm, r = race(fwd_bwd(ForcedMode(kl, "torch"), x), fwd_bwd(mlp, x), reps, inner)
+    rows.append(("torch path (no native kernels) vs MLP, I=O=256, G=5, B=1024, uniform grid", f"{tt * 1e3:.2f} ms",
+                 f"{tm * 1e3:.2f} ms", f"{r:.2f}x", "-"))
     # 2. vs efficient-kan style, G=5 and G=50
     for grid, target in [(5, ">= 3x faster"), (50, ">= 4x faster")]:
         kl = layer(256, 256, grid)
