@@ -40,6 +40,22 @@ _BUILDS = [
     (["-O3", "-fno-math-errno", "-fPIC", "-shared", "-DKANLAB_PORTABLE"], ["-lm"]),
 ]
 
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_BASES = {"silu": 0, "identity": 1, "zero": 2}
+_P, _I64, _I32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+_GRID = [_P, _I64, _I32, _I32, _P, _I32]  # knot table, n_knots, k, uniform, uniform matrix, base
+# C entry points (one per dtype suffix): argument and result types
+_SIGNATURES = {
+    "kan_forward": ([_P, _I64, _I64, *_GRID, _P, _I32], _I32),
+    "kan_backward_x": ([_P, _P, _I64, _I64, *_GRID, _P, _I32], _I32),
+    "kan_sparse_forward": ([_P, _I64, _I64, *_GRID, _P, _I64, _P, _I32], _I32),
+    "kan_sparse_backward": ([_P, _I64, _I64, *_GRID, _P, _I64, _P, _P, _P, _I32], _I32),
+    "kan_fold_forward": ([_P, _P, _P, _I64, _I64, _I64, _P, _I32], None),
+    "kan_fold_backward": ([_P, _P, _P, _I64, _I64, _I64, _P, _P, _P, _I32], None),
+    "kan_feature_cov": ([_P, _I64, _I64, *_GRID, _P, _P, _I32], _I32),
+    "kan_feature_cov_backward": ([_P, _I64, _I64, *_GRID, _P, _P, _P, _I32], _I32),
+}
+
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
@@ -73,32 +89,10 @@ def _compile() -> ctypes.CDLL | None:
     if lib.kanlab_abi_version() != _ABI:
         log.warning("kanlab: native kernels have the wrong ABI version; using the torch path")
         return None
-    p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
-    for suffix in ("f32", "f64"):
-        fwd = getattr(lib, f"kan_forward_{suffix}")
-        fwd.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, i32]
-        fwd.restype = i32
-        bwd = getattr(lib, f"kan_backward_x_{suffix}")
-        bwd.argtypes = [p, p, i64, i64, p, i64, i32, i32, p, i32, p, i32]
-        bwd.restype = i32
-        sf = getattr(lib, f"kan_sparse_forward_{suffix}")
-        sf.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, i64, p, i32]
-        sf.restype = i32
-        sb = getattr(lib, f"kan_sparse_backward_{suffix}")
-        sb.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, i64, p, p, p, i32]
-        sb.restype = i32
-        ff = getattr(lib, f"kan_fold_forward_{suffix}")
-        ff.argtypes = [p, p, p, i64, i64, i64, p, i32]
-        ff.restype = None
-        fb = getattr(lib, f"kan_fold_backward_{suffix}")
-        fb.argtypes = [p, p, p, i64, i64, i64, p, p, p, i32]
-        fb.restype = None
-        fc = getattr(lib, f"kan_feature_cov_{suffix}")
-        fc.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, p, i32]
-        fc.restype = i32
-        fcb = getattr(lib, f"kan_feature_cov_backward_{suffix}")
-        fcb.argtypes = [p, i64, i64, p, i64, i32, i32, p, i32, p, p, p, i32]
-        fcb.restype = i32
+    for name, (argtypes, restype) in _SIGNATURES.items():
+        for suffix in _SUFFIX.values():
+            fn = getattr(lib, f"{name}_{suffix}")
+            fn.argtypes, fn.restype = argtypes, restype
     log.debug("kanlab: native kernels compiled: %s", " ".join(cmd))
     return lib
 
@@ -130,8 +124,6 @@ def set_enabled(flag: bool) -> bool:
     return prev
 
 
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-_BASES = {"silu": 0, "identity": 1, "zero": 2}
 
 
 def supports_tensor(t: Tensor) -> bool:

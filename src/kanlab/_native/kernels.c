@@ -19,6 +19,14 @@ extern double exp(double);
 
 int kanlab_abi_version(void) { return 1; }
 
+/* The spline rows an element of interval j touches: bases j - k + m for m in [*m0, *m1], those in [0, nb)
+   (empty off the grid, j < 0). */
+static inline void active_range(int j, int k, int64_t nb, int *m0, int *m1) {
+    if (j < 0) { *m0 = 0; *m1 = -1; return; }
+    *m0 = j < k ? k - j : 0;
+    *m1 = j >= nb ? k - (int)(j - nb + 1) : k;
+}
+
 #define REAL float
 #define NAME(f) f##_f32
 #define EXP expf

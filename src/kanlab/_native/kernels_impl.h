@@ -152,6 +152,19 @@ static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n,
         }
 }
 
+/* Element data of the flat chunk [s0, s0 + n) of x (row-major): intervals, base values and slopes, and in vals
+ * the k + 1 local bases (or with want_ders their x-slopes) as rows of CH. */
+static void NAME(dense_chunk)(const REAL *x, int64_t s0, int n, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                              int uniform, const REAL *M, int base, int want_ders, int *jj, REAL *bv, REAL *bd,
+                              REAL *vals) {
+    int64_t ii[CH];
+    REAL xr[CH];
+    for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
+    NAME(base_values)(x + s0, n, base, bv, bd);
+    NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
+    NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, want_ders ? NULL : vals, want_ders ? vals : NULL, CH);
+}
+
 int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, int64_t n_knots, int k, int uniform,
                       const REAL *M, int base, REAL *feat, int nthreads) {
     if (k < 1 || k > KMAX) return 1;
@@ -160,28 +173,17 @@ int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, in
     for (int64_t c = 0; c < nchunks; c++) {
         const int64_t s0 = c * CH;
         const int n = (int)(N - s0 < CH ? N - s0 : CH);
-        int64_t ii[CH];
         int jj[CH];
-        REAL xr[CH], bv[CH], bd[CH], vals[(KMAX + 1) * CH];
-        for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
-        NAME(base_values)(x + s0, n, base, bv, bd);
-        NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
-        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, vals, NULL, CH);
+        REAL bv[CH], bd[CH], vals[(KMAX + 1) * CH];
         REAL *out = feat + s0 * S;
+        NAME(dense_chunk)(x, s0, n, n_in, tT, n_knots, k, uniform, M, base, 0, jj, bv, bd, vals);
         memset(out, 0, sizeof(REAL) * (size_t)(n * S));
         for (int e = 0; e < n; e++) {
             REAL *row = out + e * S;
+            int m0, m1;
             row[0] = bv[e];
-            const int j = jj[e];
-            if (j < 0) continue;
-            if (j >= k && j < nb) {
-                for (int m = 0; m <= k; m++) row[1 + j - k + m] = vals[m * CH + e];
-            } else {
-                for (int m = 0; m <= k; m++) {
-                    const int cidx = j - k + m;
-                    if (cidx >= 0 && cidx < nb) row[1 + cidx] = vals[m * CH + e];
-                }
-            }
+            active_range(jj[e], k, nb, &m0, &m1);
+            for (int m = m0; m <= m1; m++) row[1 + jj[e] - k + m] = vals[m * CH + e];
         }
     }
     return 0;
@@ -196,26 +198,15 @@ int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, 
     for (int64_t c = 0; c < nchunks; c++) {
         const int64_t s0 = c * CH;
         const int n = (int)(N - s0 < CH ? N - s0 : CH);
-        int64_t ii[CH];
         int jj[CH];
-        REAL xr[CH], bv[CH], bd[CH], ders[(KMAX + 1) * CH];
-        for (int e = 0, i = (int)(s0 % n_in); e < n; e++, i = (i + 1 == n_in) ? 0 : i + 1) ii[e] = i;
-        NAME(base_values)(x + s0, n, base, bv, bd);
-        NAME(locate)(x + s0, ii, n, tT, n_in, n_knots, k, uniform, jj, xr);
-        NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, NULL, ders, CH);
-        const REAL *gc = g + s0 * S;
+        REAL bv[CH], bd[CH], ders[(KMAX + 1) * CH];
+        NAME(dense_chunk)(x, s0, n, n_in, tT, n_knots, k, uniform, M, base, 1, jj, bv, bd, ders);
         for (int e = 0; e < n; e++) {
-            const REAL *row = gc + e * S;
+            const REAL *row = g + (s0 + e) * S;
             REAL acc = row[0] * bd[e];
-            const int j = jj[e];
-            if (j >= k && j < nb) {
-                for (int m = 0; m <= k; m++) acc += row[1 + j - k + m] * ders[m * CH + e];
-            } else if (j >= 0) {
-                for (int m = 0; m <= k; m++) {
-                    const int cidx = j - k + m;
-                    if (cidx >= 0 && cidx < nb) acc += row[1 + cidx] * ders[m * CH + e];
-                }
-            }
+            int m0, m1;
+            active_range(jj[e], k, nb, &m0, &m1);
+            for (int m = m0; m <= m1; m++) acc += row[1 + jj[e] - k + m] * ders[m * CH + e];
             grad_x[s0 + e] = acc;
         }
     }
@@ -392,10 +383,9 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
                     const REAL bval = blk.bv[e];
                     if (O == 1) {  /* a single output: scalar */
                         REAL acc = bval * w0[0];
-                        for (int m = 0; j >= 0 && m <= k; m++) {
-                            const int c = j - k + m;
-                            if (c >= 0 && c < nb) acc += blk.vals[m * ld + e] * w0[1 + c];
-                        }
+                        int m0, m1;
+                        active_range(j, k, nb, &m0, &m1);
+                        for (int m = m0; m <= m1; m++) acc += blk.vals[m * ld + e] * w0[1 + j - k + m];
                         yb[0] += acc;
                         continue;
                     }
@@ -410,11 +400,10 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
                     }
                     #pragma omp simd
                     for (int64_t o = 0; o < O; o++) yb[o] += bval * w0[o];
-                    if (j < 0) continue;
-                    for (int m = 0; m <= k; m++) {
-                        const int c = j - k + m;
-                        if (c < 0 || c >= nb) continue;
-                        const REAL v = blk.vals[m * ld + e], *ws = w0 + (1 + c) * O;
+                    int m0, m1;
+                    active_range(j, k, nb, &m0, &m1);
+                    for (int m = m0; m <= m1; m++) {
+                        const REAL v = blk.vals[m * ld + e], *ws = w0 + (1 + j - k + m) * O;
                         #pragma omp simd
                         for (int64_t o = 0; o < O; o++) yb[o] += v * ws[o];
                     }
@@ -449,10 +438,10 @@ static void NAME(grad_x_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, i
             #pragma omp simd reduction(+ : d)
             for (int64_t o = 0; o < O; o++) d += gb[o] * w0[o];
             acc = d * blk->bd[e];
-            for (int m = 0; j >= 0 && m <= k; m++) {
-                const int c = j - k + m;
-                if (c < 0 || c >= nb) continue;
-                const REAL *ws = w0 + (1 + c) * O;
+            int m0, m1;
+            active_range(j, k, nb, &m0, &m1);
+            for (int m = m0; m <= m1; m++) {
+                const REAL *ws = w0 + (1 + j - k + m) * O;
                 d = 0;
                 #pragma omp simd reduction(+ : d)
                 for (int64_t o = 0; o < O; o++) d += gb[o] * ws[o];
@@ -468,21 +457,18 @@ static void NAME(grad_w_element)(const NAME(block_t) *blk, int64_t e, const REAL
                                  int64_t O, REAL *g0) {
     const int j = blk->jj[e];
     const REAL bval = blk->bv[e];
+    int m0, m1;  /* padding bases are not weights: only rows m0..m1 */
+    active_range(j, k, nb, &m0, &m1);
     if (O == 1) {  /* a single output (regression heads): scalar, no loop overheads */
         const REAL g = gb[0];
         g0[0] += bval * g;
-        for (int m = 0; j >= 0 && m <= k; m++) {
-            const int c = j - k + m;
-            if (c >= 0 && c < nb) g0[1 + c] += blk->vals[m * blk->ld + e] * g;
-        }
+        for (int m = m0; m <= m1; m++) g0[1 + j - k + m] += blk->vals[m * blk->ld + e] * g;
         return;
     }
     #pragma omp simd
     for (int64_t o = 0; o < O; o++) g0[o] += bval * gb[o];
-    for (int m = 0; j >= 0 && m <= k; m++) {
-        const int c = j - k + m;
-        if (c < 0 || c >= nb) continue;  /* padding bases: not weights */
-        REAL *gs = g0 + (1 + c) * O;
+    for (int m = m0; m <= m1; m++) {
+        REAL *gs = g0 + (1 + j - k + m) * O;
         const REAL v = blk->vals[m * blk->ld + e];
         #pragma omp simd
         for (int64_t o = 0; o < O; o++) gs[o] += v * gb[o];
@@ -616,15 +602,18 @@ void NAME(kan_fold_backward)(const REAL *gW, const REAL *ws, const REAL *coef, i
  * k + 2 nonzero), accumulated sparsely in double. cov: (n_in, S, S).
  * ------------------------------------------------------------------------------------------------------------- */
 
-/* active feature columns of element e of blk and their values; returns how many (<= k + 2) */
-static int NAME(active)(const NAME(block_t) *blk, int64_t e, int k, int64_t nb, int *col, REAL *val) {
-    int na = 0;
-    col[na] = 0; val[na++] = blk->bv[e];
+/* active feature columns of element e of blk, their values and (when blk has them) x-slopes; returns how many
+ * (<= k + 2) */
+static int NAME(active)(const NAME(block_t) *blk, int64_t e, int k, int64_t nb, int *col, REAL *val, REAL *slope) {
     const int j = blk->jj[e];
-    for (int m = 0; j >= 0 && m <= k; m++) {
-        const int c = j - k + m;
-        if (c < 0 || c >= nb) continue;
-        col[na] = 1 + c; val[na++] = blk->vals[m * blk->ld + e];
+    int na = 1, m0, m1;
+    col[0] = 0; val[0] = blk->bv[e];
+    if (slope) slope[0] = blk->bd[e];
+    active_range(j, k, nb, &m0, &m1);
+    for (int m = m0; m <= m1; m++, na++) {
+        col[na] = 1 + j - k + m;
+        val[na] = blk->vals[m * blk->ld + e];
+        if (slope) slope[na] = blk->ders[m * blk->ld + e];
     }
     return na;
 }
@@ -657,7 +646,7 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
                 for (int64_t e = 0; e < n; e++) {
                     int col[KMAX + 2];
                     REAL val[KMAX + 2];
-                    const int na = NAME(active)(&blk, e, k, nb, col, val);
+                    const int na = NAME(active)(&blk, e, k, nb, col, val, NULL);
                     for (int a = 0; a < na; a++) {
                         sum[col[a]] += val[a];
                         double *row = sumff + col[a] * S;
@@ -719,14 +708,7 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
                 for (int64_t e = 0; e < n; e++) {
                     int col[KMAX + 2];
                     REAL val[KMAX + 2], slope[KMAX + 2];
-                    const int na = NAME(active)(&blk, e, k, nb, col, val);
-                    /* slopes of the active features, in the same order */
-                    slope[0] = blk.bd[e];
-                    for (int a = 1, m = 0; a < na; m++) {
-                        const int c = blk.jj[e] - k + m;
-                        if (c < 0 || c >= nb) continue;
-                        slope[a++] = blk.ders[m * blk.ld + e];
-                    }
+                    const int na = NAME(active)(&blk, e, k, nb, col, val, slope);
                     double acc = 0;
                     for (int a = 0; a < na; a++) {
                         double df = -hmu[col[a]];
