@@ -216,3 +216,13 @@ def test_basis_values_and_slopes_match_the_reference(dtype, tol, k, uniform):
         rows = slice(5, None) if k == 1 else slice(None)  # k = 1 has kinks: a point on a knot has two slopes
         err = (slope.double() - ref_slope)[rows].abs().max()
         assert err < tol * (1 + ref_slope.abs().max()) * 10
+
+
+def test_tracing_uses_the_torch_path():
+    """A traced model holds torch ops only (the ctypes kernels cannot be recorded), and matches the eager one."""
+    from kanlab import KAN
+
+    model = KAN([3, 4, 2], grid=5, k=3, seed=0)
+    x = torch.rand(16, 3) * 2 - 1
+    traced = torch.jit.trace(model, x, check_trace=False)
+    assert (traced(x) - model(x)).abs().max() < 1e-5

@@ -149,7 +149,7 @@ class _FoldFunction(torch.autograd.Function):
 def fold_weight(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
     """The layer's weight (in, 1 + nb, out): row 0 of input i is mask * scale_base, row 1 + c is
     mask * scale_sp * coef[..., c] (mask, sb, sp: (in, out); coef: (in, out, nb)). Differentiable in sb, sp, coef."""
-    if native.supports_tensor(coef):
+    if native.supports_tensor(coef):  # False while tracing
         return _FoldFunction.apply(mask, sb, sp, coef)
     return _fold_torch(mask, sb, sp, coef)
 
@@ -211,6 +211,8 @@ def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: boo
     elif mode != "torch" and not native.supports(x, k, base):
         raise ValueError(f"mode {mode!r} needs the native kernels, which do not apply here "
                          f"(device {x.device}, dtype {x.dtype}, k={k}, or disabled)")
+    if native.tracing():  # torch.jit.trace / torch.compile: plain differentiable ops, no custom Function
+        return _features(x, grid, k, uniform, base)[0] @ weight.reshape(-1, weight.shape[-1])
     if mode != "torch" and table is None:
         table = native.knot_table(grid, k)
     return _KANLayerFunction.apply(x, weight, grid, k, uniform, base, table if mode != "torch" else None, mode)

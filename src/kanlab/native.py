@@ -126,15 +126,20 @@ def set_enabled(flag: bool) -> bool:
 
 
 
+def tracing() -> bool:
+    """Under torch.jit tracing or torch.compile the kernels (opaque ctypes calls) stay out of the graph."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def supports_tensor(t: Tensor) -> bool:
     """Whether the kernels take this tensor's device and dtype (and are on)."""
-    return t.device.type == "cpu" and t.dtype in _SUFFIX and _enabled and _library() is not None
+    return (t.device.type == "cpu" and t.dtype in _SUFFIX and _enabled and not tracing()
+            and _library() is not None)
 
 
 def supports(x: Tensor, k: int, base: str) -> bool:
     """Whether the kernels handle this case (CPU, float32/float64, k <= KMAX, a known base), and are on."""
-    return (x.device.type == "cpu" and x.dtype in _SUFFIX and 1 <= k <= KMAX and base in _BASES
-            and _enabled and _library() is not None)
+    return 1 <= k <= KMAX and base in _BASES and supports_tensor(x)
 
 
 def knot_table(grid: Tensor, k: int) -> Tensor:
