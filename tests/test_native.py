@@ -218,6 +218,7 @@ def test_basis_values_and_slopes_match_the_reference(dtype, tol, k, uniform):
         assert err < tol * (1 + ref_slope.abs().max()) * 10
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape checks become constants: expected
 def test_tracing_uses_the_torch_path():
     """A traced model holds torch ops only (the ctypes kernels cannot be recorded), and matches the eager one."""
     from kanlab import KAN
