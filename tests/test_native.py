@@ -219,6 +219,7 @@ def test_basis_values_and_slopes_match_the_reference(dtype, tol, k, uniform):
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape checks become constants: expected
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace itself is deprecated in torch 2.13
 def test_tracing_uses_the_torch_path():
     """A traced model holds torch ops only (the ctypes kernels cannot be recorded), and matches the eager one."""
     from kanlab import KAN
