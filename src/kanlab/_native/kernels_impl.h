@@ -262,6 +262,19 @@ typedef REAL NAME(uvec) __attribute__((vector_size(64), aligned(1)));  /* unalig
 #define LOADV(p) (*(const NAME(uvec) *)(p))
 #define STOREV(p) (*(NAME(uvec) *)(p))
 
+typedef REAL NAME(vec32) __attribute__((vector_size(32)));
+typedef REAL NAME(vec16) __attribute__((vector_size(16)));
+
+/* the sum of a vector's lanes, halving the width each step (extracts and adds, no lane-by-lane code) */
+static inline REAL NAME(hsum)(NAME(vec) v) {
+    union { NAME(vec) v; NAME(vec32) h[2]; } a = {v};
+    union { NAME(vec32) v; NAME(vec16) h[2]; } b = {a.h[0] + a.h[1]};
+    const NAME(vec16) q = b.h[0] + b.h[1];
+    REAL out = 0;
+    for (int l = 0; l < (int)(16 / sizeof(REAL)); l++) out += q[l];
+    return out;
+}
+
 /* The fused row operations of an element whose K + 1 bases are all weights (inner intervals), written for a
  * constant K: each caller passes a literal, so the row loops unroll and the accumulators stay in registers. */
 
@@ -289,12 +302,7 @@ static inline __attribute__((always_inline)) REAL NAME(dot_rows)(const REAL *gb,
             acc[0] += g * LOADV(w0 + o);
             for (int m = 0; m <= K; m++) acc[1 + m] += g * LOADV(ws + m * O + o);
         }
-        for (int r = 0; r <= K + 1; r++) {  /* pairwise tree over the lanes: log2(VL) dependent adds */
-            NAME(vec) v = acc[r];
-            for (int w = (int)VL / 2; w >= 1; w /= 2)
-                for (int l = 0; l < w; l++) v[l] += v[l + w];
-            t[r] = v[0];
-        }
+        for (int r = 0; r <= K + 1; r++) t[r] = NAME(hsum)(acc[r]);
     } else {
         for (int r = 0; r <= K + 1; r++) t[r] = 0;
     }
