@@ -1,13 +1,14 @@
-"""KANLayer: one layer of learnable edge functions, evaluated as a single GEMM.
+"""KANLayer: one layer of learnable edge functions.
 
 Edge (i -> o) computes  mask[i,o] * (scale_base[i,o] * base(x_i) + scale_sp[i,o] * sum_c coef[i,o,c] B_c(x_i)).
 
-The forward never forms the (batch, in, out) tensor. Per input it builds the features [base(x) | B_0(x) .. B_{nb-1}(x)]
-(only k + 1 of the nb = G + k bases are nonzero, computed locally) and multiplies them, flattened to
-(batch, in * (1 + nb)), by a weight (out, in * (1 + nb)) into which mask and scales are folded. A custom autograd
-function saves x, the weight, the features and the local slopes, so its backward is two GEMMs and a gather; under
-create_graph it rebuilds them from x with ordinary differentiable ops, so gradients of gradients (physics-informed
-losses) work too.
+The forward never forms the (batch, in, out) tensor. Per input value the features are [base(x) | B_0(x) ..
+B_{nb-1}(x)], of which only the base and k + 1 of the nb = G + k bases are nonzero; mask and scales are folded
+into one weight (in, 1 + nb, out), so the layer is features(x) @ weight. On the CPU the native kernels
+(:mod:`kanlab.native`) either add just the k + 2 active weight rows per input value ("sparse") or build the dense
+features in one pass for a GEMM ("dense"); elsewhere the same maths runs in torch ops. One custom autograd function
+serves all three; under create_graph it rebuilds everything from x with ordinary differentiable ops, so gradients
+of gradients (physics-informed losses) work too.
 """
 
 from __future__ import annotations
