@@ -228,3 +228,25 @@ def test_tracing_uses_the_torch_path():
     x = torch.rand(16, 3) * 2 - 1
     traced = torch.jit.trace(model, x, check_trace=False)
     assert (traced(x) - model(x)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("grid", [5, 30])
+def test_dtype_mismatch_is_a_clear_error(grid):
+    """The kernels read raw memory, so a float64 input on a float32 layer must be refused, not reinterpreted."""
+    layer = KANLayer(3, 130, grid=grid)
+    with pytest.raises(TypeError, match="dtype"):
+        layer(torch.rand(10, 3, dtype=torch.float64))
+    layer64 = KANLayer(3, 2, grid=grid, dtype=torch.float64)
+    with pytest.raises(TypeError, match="dtype"):
+        layer64(torch.rand(10, 3))
+
+
+def test_layer_function_checks_shapes():
+    layer, x = _case(torch.float64, 3, 5, True)
+    w = layer.folded_weight().detach()
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        layer_function(x[:, :4], w, layer.grid, 3, True, "silu")
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        layer_function(x, w[:, :-1], layer.grid, 3, True, "silu")
+    with pytest.raises(ValueError, match="knot table"):
+        layer_function(x, w, layer.grid, 3, True, "silu", table=native.knot_table(layer.grid, 2))

@@ -202,6 +202,18 @@ def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: boo
     used where they apply, sparse on grids where that is faster. ``table`` is their knot layout, built when not
     given.
     """
+    n_in, n_knots = x.shape[1], grid.shape[1]
+    if grid.shape[0] != n_in or weight.ndim != 3 or weight.shape[:2] != (n_in, n_knots - k):
+        raise ValueError(f"shapes do not fit: x {tuple(x.shape)}, grid {tuple(grid.shape)}, weight "
+                         f"{tuple(weight.shape)}; expected grid ({n_in}, n_knots) and weight ({n_in}, n_knots - k, out)")
+    if table is not None and table.shape != (n_knots + 2 * k + 2, n_in):
+        raise ValueError(f"knot table has shape {tuple(table.shape)}, expected {(n_knots + 2 * k + 2, n_in)}")
+    for name, t in (("weight", weight), ("grid", grid)):  # the kernels read raw memory: never guess
+        if t.dtype != x.dtype:
+            raise TypeError(f"input has dtype {x.dtype} but the layer's {name} is {t.dtype}; convert the input "
+                            f"(x.to({t.dtype})) or the layer")
+        if t.device != x.device:
+            raise ValueError(f"input is on {x.device} but the layer's {name} is on {t.device}")
     if mode is None:
         if native.supports(x, k, base):
             mode = "sparse" if native.use_sparse(weight.shape[1] - 1, k, weight.shape[2]) else "dense"

@@ -153,8 +153,18 @@ def _ptr(t: Tensor) -> int:
     return t.data_ptr()
 
 
+def _check_args(x: Tensor, *others: Tensor) -> None:
+    """The C code reads raw memory: every tensor must be a CPU tensor of x's dtype."""
+    if x.dtype not in _SUFFIX or x.device.type != "cpu":
+        raise TypeError(f"native kernels take float32/float64 CPU tensors, got {x.dtype} on {x.device}")
+    for t in others:
+        if t.dtype != x.dtype or t.device.type != "cpu":
+            raise TypeError(f"native kernels: expected {x.dtype} CPU tensors throughout, got {t.dtype} on {t.device}")
+
+
 def features(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor, base: str) -> Tensor:
     """x (B, in) -> feat (B, in * (1 + nb)), nb = n_knots - k - 1. No autograd: the caller's Function owns it."""
+    _check_args(x, table, matrix)
     x = x.detach().contiguous()
     n, n_in = x.shape
     s = n_knots - k
@@ -168,6 +178,7 @@ def features(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matr
 def backward_x(x: Tensor, g: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor,
                base: str) -> Tensor:
     """x (B, in), g = dL/dfeat (B, in * (1 + nb)) -> dL/dx (B, in)."""
+    _check_args(x, g, table, matrix)
     x = x.detach().contiguous()
     g = g.contiguous()
     grad = torch.empty_like(x)
@@ -203,6 +214,7 @@ def sparse_forward(x: Tensor, weight: Tensor, table: Tensor, n_knots: int, k: in
                    base: str) -> Tensor:
     """x (B, in), weight (in, 1 + nb, out) -> features(x) @ weight.view(-1, out): (B, out), never forming the
     dense features."""
+    _check_args(x, weight, table, matrix)
     x = x.detach().contiguous()
     weight = weight.detach().contiguous()
     n, n_in = x.shape
@@ -218,6 +230,7 @@ def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, 
                     uniform: bool, matrix: Tensor, base: str, need_x: bool, need_w: bool
                     ) -> tuple[Tensor | None, Tensor | None]:
     """The gradients of :func:`sparse_forward`: dL/dx (B, in) and dL/dweight (in, 1 + nb, out), each when asked."""
+    _check_args(x, weight, grad_out, table, matrix)
     x = x.detach().contiguous()
     weight = weight.detach().contiguous()
     grad_out = grad_out.contiguous()
@@ -233,6 +246,7 @@ def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, 
 
 def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
     """wb, ws (in, out), coef (in, out, nb) -> W (in, 1 + nb, out): W[:, 0] = wb, W[:, 1 + c] = ws * coef[..., c]."""
+    _check_args(coef, wb, ws)
     wb, ws, coef = wb.detach().contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
     n_in, out_dim, nb = coef.shape
     w = torch.empty(n_in, 1 + nb, out_dim, dtype=coef.dtype)
@@ -243,6 +257,7 @@ def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
 
 def fold_backward(grad_w: Tensor, ws: Tensor, coef: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The gradients of :func:`fold_forward` with respect to wb, ws and coef."""
+    _check_args(coef, grad_w, ws)
     grad_w, ws, coef = grad_w.contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
     n_in, out_dim, nb = coef.shape
     g_wb, g_ws, g_coef = torch.empty_like(ws), torch.empty_like(ws), torch.empty_like(coef)
@@ -257,6 +272,7 @@ def feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, m
     """Covariance over the batch of each input's features [base | bases]: x (B, in) -> cov (in, 1 + nb, 1 + nb)
     and the mean features (in, 1 + nb) in float64 (for the backward), accumulated over the k + 2 nonzero features
     per value in double."""
+    _check_args(x, table, matrix)
     x = x.detach().contiguous()
     n, n_in = x.shape
     s = n_knots - k
@@ -271,6 +287,7 @@ def feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, m
 def feature_cov_backward(x: Tensor, grad_cov: Tensor, mean: Tensor, table: Tensor, n_knots: int, k: int,
                          uniform: bool, matrix: Tensor, base: str) -> Tensor:
     """dL/dx (B, in) from dL/dcov (in, 1 + nb, 1 + nb) for :func:`feature_cov`."""
+    _check_args(x, grad_cov, table, matrix)
     x = x.detach().contiguous()
     grad_cov = grad_cov.contiguous()
     grad_x = torch.empty_like(x)
