@@ -68,6 +68,25 @@ static void NAME(locate)(const REAL *x, const int64_t *ii, int n, const REAL *tT
     }
 }
 
+/* out[e] = (sum_p f[e]^p M[p][col]) * scale (* invh[e] when given), for p = 0..K: Horner with a literal K, so the
+ * polynomial unrolls inside the vector loop. M: (K + 1, 2K + 2). */
+static inline __attribute__((always_inline)) void NAME(horner)(const REAL *M, const int K, int col, const REAL *f,
+                                                               int n, REAL scale, const REAL *invh, REAL *out) {
+    REAL c[KMAX + 1];
+    for (int p = 0; p <= K; p++) c[p] = M[p * (2 * K + 2) + col] * scale;
+    #pragma omp simd
+    for (int e = 0; e < n; e++) {
+        REAL acc = c[K];
+        for (int p = K - 1; p >= 0; p--) acc = acc * f[e] + c[p];
+        out[e] = invh ? acc * invh[e] : acc;
+    }
+}
+
+/* a call for every k in 1..KMAX with a literal K */
+#define DISPATCH_K_ALL(k, call) \
+    switch (k) { case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; case 4: call(4); break; \
+                 case 5: call(5); break; case 6: call(6); break; default: call(7); break; }
+
 /* Values (vals) and/or x-slopes (ders) of bases j - k .. j, as (k + 1) rows with stride ld. */
 static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n, const REAL *tT, int64_t n_in,
                         int k, int uniform, const REAL *M, REAL *vals, REAL *ders, int64_t ld) {
@@ -83,22 +102,14 @@ static void NAME(local)(const int64_t *ii, const int *jj, const REAL *xr, int n,
         }
         for (int m = 0; m <= k; m++) {
             if (vals) {
-                REAL *v = vals + m * ld;
-                #pragma omp simd
-                for (int e = 0; e < n; e++) {
-                    REAL acc = M[k * (2 * k + 2) + m];
-                    for (int p = k - 1; p >= 0; p--) acc = acc * f[e] + M[p * (2 * k + 2) + m];
-                    v[e] = acc;
-                }
+#define HORNER(K) NAME(horner)(M, K, m, f, n, (REAL)1, NULL, vals + m * ld)
+                DISPATCH_K_ALL(k, HORNER)
+#undef HORNER
             }
             if (ders) {
-                REAL *d = ders + m * ld;
-                #pragma omp simd
-                for (int e = 0; e < n; e++) {
-                    REAL acc = M[k * (2 * k + 2) + k + 1 + m];
-                    for (int p = k - 1; p >= 0; p--) acc = acc * f[e] + M[p * (2 * k + 2) + k + 1 + m];
-                    d[e] = acc * invh[e];
-                }
+#define HORNER(K) NAME(horner)(M, K, K + 1 + m, f, n, (REAL)1, invh, ders + m * ld)
+                DISPATCH_K_ALL(k, HORNER)
+#undef HORNER
             }
         }
         return;
@@ -178,12 +189,15 @@ int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, in
         REAL *out = feat + s0 * S;
         NAME(dense_chunk)(x, s0, n, n_in, tT, n_knots, k, uniform, M, base, 0, jj, bv, bd, vals);
         memset(out, 0, sizeof(REAL) * (size_t)(n * S));
-        for (int e = 0; e < n; e++) {
-            REAL *row = out + e * S;
-            int m0, m1;
-            row[0] = bv[e];
-            active_range(jj[e], k, nb, &m0, &m1);
-            for (int m = m0; m <= m1; m++) row[1 + jj[e] - k + m] = vals[m * CH + e];
+        #pragma omp simd
+        for (int e = 0; e < n; e++) out[e * S] = bv[e];
+        for (int m = 0; m <= k; m++) {  /* vector scatters, masked to the bases that exist */
+            const REAL *v = vals + m * CH;
+            #pragma omp simd
+            for (int e = 0; e < n; e++) {
+                const int c = jj[e] - k + m;
+                if (jj[e] >= 0 && c >= 0 && c < nb) out[e * S + 1 + c] = v[e];
+            }
         }
     }
     return 0;
@@ -201,14 +215,19 @@ int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, 
         int jj[CH];
         REAL bv[CH], bd[CH], ders[(KMAX + 1) * CH];
         NAME(dense_chunk)(x, s0, n, n_in, tT, n_knots, k, uniform, M, base, 1, jj, bv, bd, ders);
-        for (int e = 0; e < n; e++) {
-            const REAL *row = g + (s0 + e) * S;
-            REAL acc = row[0] * bd[e];
-            int m0, m1;
-            active_range(jj[e], k, nb, &m0, &m1);
-            for (int m = m0; m <= m1; m++) acc += row[1 + jj[e] - k + m] * ders[m * CH + e];
-            grad_x[s0 + e] = acc;
+        const REAL *gc = g + s0 * S;
+        REAL acc[CH];
+        #pragma omp simd
+        for (int e = 0; e < n; e++) acc[e] = gc[e * S] * bd[e];
+        for (int m = 0; m <= k; m++) {  /* vector gathers, masked to the bases that exist */
+            const REAL *d = ders + m * CH;
+            #pragma omp simd
+            for (int e = 0; e < n; e++) {
+                const int c = jj[e] - k + m;
+                if (jj[e] >= 0 && c >= 0 && c < nb) acc[e] += gc[e * S + 1 + c] * d[e];
+            }
         }
+        memcpy(grad_x + s0, acc, sizeof(REAL) * (size_t)n);
     }
     return 0;
 }
@@ -562,6 +581,7 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
 #undef STOREV
 #undef KFAST
 #undef DISPATCH_K
+#undef DISPATCH_K_ALL
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Weight folding: W (n_in, S, O) from wb = mask * scale_base (n_in, O), ws = mask * scale_sp (n_in, O) and
