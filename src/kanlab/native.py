@@ -1,14 +1,19 @@
 """Fused CPU kernels for the layer's hot path, compiled on first use.
 
-The layer's features [base(x) | B_0(x) .. B_{nb-1}(x)] and the x-gradient of its backward are each one pass over
-the inputs in C (``_native/kernels.c``), vectorised by the compiler and threaded with the OpenMP runtime that
-torch already loaded, instead of about thirty elementwise torch kernels. The C source is compiled with the system
-C compiler (``$CC``, else ``cc``) into a temporary folder that is deleted once the library is loaded, so nothing
-is left on disk.
+The C code (``_native/kernels.c`` and ``kernels_impl.h``, written once for float and double) provides:
+- the sparse layer: y = features(x) @ W adding only the k + 2 active weight rows per input value, and its fused
+  backward (x-gradient dots, weight gradient accumulated per grid interval in registers);
+- the dense features [base(x) | B_0(x) .. B_{nb-1}(x)] in one pass, and the x-gradient from dL/dfeatures;
+- the weight fold (mask and scales into the (in, 1 + nb, out) weight) and its gradient;
+- the per-input feature covariance behind ``KANLayer.edge_std`` (regulariser, attribution) and its gradient.
+They are vectorised by the compiler and threaded with the OpenMP runtime torch already loaded. The source is
+compiled with the system C compiler (``$CC``, else ``cc``) into a temporary folder that is deleted once the
+library is loaded, so nothing is left on disk; a portable serial build is tried if the tuned one fails.
 
-The torch path in :mod:`kanlab.splines` stays the reference and the fallback: it is used on other devices, for
-other dtypes, for k > 7, under ``create_graph`` (double backward), when no compiler is found, or when the
-environment variable ``KANLAB_NATIVE=0`` is set. :func:`set_enabled` switches the kernels off and on at run time.
+The torch path (:mod:`kanlab.splines` and the ops in :mod:`kanlab.layer`) stays the reference and the fallback:
+it is used on other devices, for other dtypes, for k > KMAX, under ``create_graph`` (double backward), under
+``torch.jit.trace`` / ``torch.compile``, when no compiler is found, or when the environment variable
+``KANLAB_NATIVE=0`` is set. :func:`set_enabled` switches the kernels off and on at run time.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-/* kanlab's fused CPU kernels; built on first use by kanlab/native.py (cc -O3 -march=native -fopenmp). */
+/* kanlab's fused CPU kernels, built on first use by kanlab/native.py (cc -O3 -march=native -fopenmp); see there
+   for what each entry point computes and kernels_impl.h for how. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
