@@ -250,3 +250,24 @@ def test_layer_function_checks_shapes():
         layer_function(x, w[:, :-1], layer.grid, 3, True, "silu")
     with pytest.raises(ValueError, match="knot table"):
         layer_function(x, w, layer.grid, 3, True, "silu", table=native.knot_table(layer.grid, 2))
+
+
+@pytest.mark.parametrize("mode", ["sparse"])  # dense ends in MKL's GEMM, whose blocking may follow the threads
+def test_results_do_not_depend_on_the_thread_count(mode):
+    """Each output row and each weight row is owned by one thread, so 1 and 2 threads give the same bits."""
+    layer, x = _case(torch.float32, 3, 8, False, in_dim=40, out_dim=48, batch=900)
+    x = x[1:]
+    w = layer.folded_weight().detach()
+    prev = torch.get_num_threads()
+    out = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            xx, ww = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+            y = layer_function(xx, ww, layer.grid, 3, False, "silu", mode=mode)
+            (y * y).sum().backward()
+            out.append((y.detach(), xx.grad, ww.grad))
+    finally:
+        torch.set_num_threads(prev)
+    for a, b in zip(*out):
+        assert torch.equal(a, b)
