@@ -7,7 +7,10 @@
 
 #define CH 256          /* elements per chunk (scratch lives on the stack) */
 #define KMAX 7          /* largest spline order handled here; larger k falls back to the torch path */
-#define PAR_MIN 32768   /* below this many feature values a call stays on one thread */
+#ifndef PAR_MIN
+#define PAR_MIN 32768   /* below this much work (multiply-adds, VALUE_COST per input value) a call stays on one thread */
+#endif
+#define VALUE_COST 32   /* the fixed work per input value (basis, search), in multiply-adds */
 
 /* vector variants from glibc's libmvec, so that exp inside `omp simd` loops vectorises (the portable fallback
    build defines KANLAB_PORTABLE: no OpenMP runtime, no libmvec) */

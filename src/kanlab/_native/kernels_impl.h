@@ -180,7 +180,7 @@ int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, in
                       const REAL *M, int base, REAL *feat, int nthreads) {
     if (k < 1 || k > KMAX) return 1;
     const int64_t nb = n_knots - k - 1, S = 1 + nb, nchunks = (N + CH - 1) / CH;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * S > PAR_MIN)
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * (S + VALUE_COST) > PAR_MIN)
     for (int64_t c = 0; c < nchunks; c++) {
         const int64_t s0 = c * CH;
         const int n = (int)(N - s0 < CH ? N - s0 : CH);
@@ -208,7 +208,7 @@ int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, 
                          int k, int uniform, const REAL *M, int base, REAL *grad_x, int nthreads) {
     if (k < 1 || k > KMAX) return 1;
     const int64_t nb = n_knots - k - 1, S = 1 + nb, nchunks = (N + CH - 1) / CH;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * S > PAR_MIN)
+    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * (S + VALUE_COST) > PAR_MIN)
     for (int64_t c = 0; c < nchunks; c++) {
         const int64_t s0 = c * CH;
         const int n = (int)(N - s0 < CH ? N - s0 : CH);
@@ -383,7 +383,7 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
     if (rows * n_in > 16384) rows = 16384 / n_in > 1 ? 16384 / n_in : 1;
     const int64_t nblocks = (B + rows - 1) / rows;
     int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * O > PAR_MIN)
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * O + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t *ii = (int64_t *)malloc(sizeof(int64_t) * (size_t)(rows * n_in));
@@ -545,7 +545,7 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
     if (k < 1 || k > KMAX) return 1;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
     int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * O > PAR_MIN)
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * O + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t ii[CH];
@@ -651,7 +651,7 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
     if (k < 1 || k > KMAX) return 1;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
     int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * (k + 2) * (k + 2) > PAR_MIN)
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * (k + 2) + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t ii[CH];
@@ -703,7 +703,7 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
     if (k < 1 || k > KMAX) return 1;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
     int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * (k + 2) * (k + 2) > PAR_MIN)
+    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * (k + 2) + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t ii[CH];
