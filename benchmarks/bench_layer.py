@@ -192,6 +192,20 @@ def main() -> int:
     tt, tm, r = race(fwd_bwd(ForcedMode(kl, "torch"), x), fwd_bwd(mlp, x), reps, inner)
     rows.append(("torch path (no native kernels) vs MLP, I=O=256, G=5, B=1024, uniform grid", f"{tt * 1e3:.2f} ms",
                  f"{tm * 1e3:.2f} ms", f"{r:.2f}x", "-"))
+    # 1c. what rebuilding the folded weight (mask and scales into one (in, 1+G+k, out) tensor) costs per step:
+    # the layer against the same step on a ready-made weight leaf
+    for batch in (256, 1024):
+        kl = layer(256, 256, 5)
+        x = torch.rand(batch, 256, generator=gen) * 2 - 1
+        w = kl.folded_weight().detach().requires_grad_(True)
+
+        def ready_weight() -> None:
+            w.grad = None
+            layer_function(x, w, kl.grid, kl.k, kl.uniform, kl.base_fun).square().mean().backward()
+
+        tl, tw, r = race(fwd_bwd(kl, x), ready_weight, reps, inner)
+        rows.append((f"layer step with the weight fold vs on a ready weight, I=O=256, G=5, B={batch}",
+                     f"{tl * 1e3:.2f} ms", f"{tw * 1e3:.2f} ms", f"{r:.2f}x", "-"))
     # 2. vs efficient-kan style, G=5 and G=50
     for grid, target in [(5, ">= 3x faster"), (50, ">= 4x faster")]:
         kl = layer(256, 256, grid)
