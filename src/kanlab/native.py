@@ -39,10 +39,12 @@ log = logging.getLogger(__name__)
 KMAX = 7  # must match kernels.c
 _ABI = 1
 _SRC = Path(__file__).parent / "_native"
-# first choice: tuned for this CPU, threaded, vector exp from glibc's libmvec; else a portable serial build
+# first choice: tuned for this CPU, threaded, vector exp from glibc's libmvec; else a portable serial build.
+# -fno-strict-aliasing: the kernels load float rows through GCC vector types.
 _BUILDS = [
-    (["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared"], ["-lmvec", "-lm"]),
-    (["-O3", "-fno-math-errno", "-fPIC", "-shared", "-DKANLAB_PORTABLE"], ["-lm"]),
+    (["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC", "-shared"],
+     ["-lmvec", "-lm"]),
+    (["-O3", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC", "-shared", "-DKANLAB_PORTABLE"], ["-lm"]),
 ]
 
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
