@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch is pinned to the CPU build that ships on this machine; any other specifier may pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench asan install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install
 bench: install
 	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml
 	$(BIN)/python benchmarks/bench_layer.py && $(BIN)/python benchmarks/bench_vs_pykan.py
+
+asan: install
+	ASAN_OPTIONS=detect_leaks=0,verify_asan_link_order=0 LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+		$(BIN)/python scripts/check_native_asan.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

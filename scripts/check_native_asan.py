@@ -1,0 +1,21 @@
+"""Run the native-kernel tests with the kernels built under AddressSanitizer (out-of-bounds reads and writes abort).
+
+    ASAN_OPTIONS=detect_leaks=0,verify_asan_link_order=0 LD_PRELOAD=$(gcc -print-file-name=libasan.so) \
+        .venv/bin/python scripts/check_native_asan.py
+
+(or `make asan`). Python itself is not instrumented; the preload only provides the sanitizer runtime.
+"""
+
+import sys
+
+import pytest
+
+from kanlab import native
+
+native._BUILDS = [(["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer", "-march=native", "-fopenmp",
+                    "-fno-math-errno", "-fno-strict-aliasing", "-fPIC", "-shared"], ["-lmvec", "-lm"])]
+if not native.available():
+    sys.exit("the AddressSanitizer build of the kernels failed (is libasan preloaded?)")
+# the portable-build test recompiles without the sanitizer: leave it out here
+sys.exit(pytest.main(["-x", "-q", "-p", "no:cacheprovider", "tests/test_native.py", "tests/test_layer.py",
+                      "-k", "not portable"]))
