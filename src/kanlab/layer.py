@@ -61,6 +61,49 @@ def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
     return feat.view(x.shape[0], -1), i, ders
 
 
+def _layer_forward(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str, table: Tensor | None,
+                   mode: str, need_x: bool) -> tuple[Tensor, tuple]:
+    """y (B, out) and what the backward keeps besides x and the weight: (features, interval index, slopes)."""
+    feat = i = ders = None
+    if mode == "sparse":
+        y = native.sparse_forward(x, weight, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype),
+                                  base)
+    else:
+        if mode == "dense":
+            feat = native.features(x, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype), base)
+        else:
+            feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
+        y = feat @ weight.view(-1, weight.shape[-1])  # (B, out)
+    return y, (feat, i, ders)
+
+
+def _layer_backward(grad_out: Tensor, x: Tensor, weight: Tensor, grid: Tensor, saved: tuple, table: Tensor | None,
+                    conf: tuple, need_x: bool, need_w: bool, fold: tuple[Tensor, Tensor] | None = None):
+    """(dL/dx, dL/dweight) of :func:`_layer_forward`; in sparse mode with ``fold = (ws, coef)``, (dL/dx,
+    (dL/dwb, dL/dws, dL/dcoef)) straight from the kernel (see native.sparse_backward)."""
+    k, uniform, base, mode = conf
+    feat, i, ders = saved
+    if torch.is_grad_enabled():  # create_graph=True: the saved tensors are not connected to x
+        feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
+        mode = "torch"
+    if mode == "sparse":
+        return native.sparse_backward(x, weight, grad_out, table, grid.shape[1], k, uniform,
+                                      splines.uniform_matrix(k, x.dtype), base, need_x, need_w, fold=fold)
+    grad_x = grad_w = None
+    if need_w:
+        grad_w = (feat.t() @ grad_out).view(weight.shape)
+    if need_x:
+        g = grad_out @ weight.view(-1, weight.shape[-1]).t()  # (B, in * (1 + nb))
+        if mode == "dense":  # the slopes are recomputed from x inside one fused pass
+            grad_x = native.backward_x(x, g, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype),
+                                       base)
+        else:
+            g = g.view(x.shape[0], x.shape[1], -1)  # (B, in, 1 + nb)
+            local = splines.padded_gather(i, g[..., 1:], k)  # (B, in, k + 1)
+            grad_x = g[..., 0] * BASE_FUNCTIONS[base][1](x) + (local * ders).sum(-1)
+    return grad_x, grad_w
+
+
 class _KANLayerFunction(torch.autograd.Function):
     """y = features(x) @ weight.view(in * (1 + nb), out), with weight (in, 1 + nb, out).
 
@@ -80,47 +123,58 @@ class _KANLayerFunction(torch.autograd.Function):
                 table: Tensor | None, mode: str) -> Tensor:
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         weight = weight.contiguous()
-        feat = i = ders = None
-        if mode == "sparse":
-            y = native.sparse_forward(x, weight, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype),
-                                      base)
-        else:
-            if mode == "dense":
-                feat = native.features(x, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype), base)
-            else:
-                feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
-            y = feat @ weight.view(-1, weight.shape[-1])  # (B, out)
+        y, saved = _layer_forward(x, weight, grid, k, uniform, base, table, mode, need_x)
         if need_x or need_w:
-            ctx.save_for_backward(x, weight, grid, feat, i, ders, table)
+            ctx.save_for_backward(x, weight, grid, table, *saved)
         ctx.conf = (k, uniform, base, mode)
         return y
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        x, weight, grid, feat, i, ders, table = ctx.saved_tensors
-        k, uniform, base, mode = ctx.conf
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        if torch.is_grad_enabled():  # create_graph=True: the saved tensors are not connected to x
-            feat, i, ders = _features(x, grid, k, uniform, base, derivatives=need_x)
-            mode = "torch"
-        if mode == "sparse":
-            grad_x, grad_w = native.sparse_backward(x, weight, grad_out, table, grid.shape[1], k, uniform,
-                                                    splines.uniform_matrix(k, x.dtype), base, need_x, need_w)
-            return grad_x, grad_w, None, None, None, None, None, None
-        grad_x = grad_w = None
-        w2 = weight.view(-1, weight.shape[-1])  # (in * (1 + nb), out)
-        if need_w:
-            grad_w = (feat.t() @ grad_out).view(weight.shape)
-        if need_x:
-            g = grad_out @ w2.t()  # (B, in * (1 + nb))
-            if mode == "dense":  # the slopes are recomputed from x inside one fused pass
-                grad_x = native.backward_x(x, g, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype),
-                                           base)
-            else:
-                g = g.view(x.shape[0], x.shape[1], -1)  # (B, in, 1 + nb)
-                local = splines.padded_gather(i, g[..., 1:], k)  # (B, in, k + 1)
-                grad_x = g[..., 0] * BASE_FUNCTIONS[base][1](x) + (local * ders).sum(-1)
+        x, weight, grid, table, *saved = ctx.saved_tensors
+        grad_x, grad_w = _layer_backward(grad_out, x, weight, grid, tuple(saved), table, ctx.conf,
+                                         ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return grad_x, grad_w, None, None, None, None, None, None
+
+
+class _KANLayerFoldFunction(torch.autograd.Function):
+    """The layer from its parameters: the weight is folded inside (mask, scale_base, scale_sp, coef), so no
+    separate node owns it, and in sparse mode the fold's gradient is taken input by input inside the backward
+    kernel, while that input's weight-gradient rows are still in cache."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor, grid: Tensor, k: int,
+                uniform: bool, base: str, table: Tensor | None, mode: str) -> Tensor:
+        need_x, need_w = ctx.needs_input_grad[0], any(ctx.needs_input_grad[2:5])
+        ws = mask * sp
+        weight = native.fold_forward(mask * sb, ws, coef) if native.supports_tensor(coef) \
+            else _fold_torch(mask, sb, sp, coef)
+        y, saved = _layer_forward(x, weight, grid, k, uniform, base, table, mode, need_x)
+        if need_x or need_w:
+            ctx.save_for_backward(x, weight, grid, table, mask, sb, sp, coef, *saved)
+        ctx.conf = (k, uniform, base, mode)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        x, weight, grid, table, mask, sb, sp, coef, *saved = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[0], any(ctx.needs_input_grad[2:5])
+        if torch.is_grad_enabled():  # create_graph: a weight connected to the parameters, differentiable grads
+            weight = _fold_torch(mask, sb, sp, coef)
+        direct = ctx.conf[3] == "sparse" and not torch.is_grad_enabled()
+        grad_x, grad_w = _layer_backward(grad_out, x, weight, grid, tuple(saved), table, ctx.conf, need_x, need_w,
+                                         fold=(mask * sp, coef) if direct else None)
+        g_sb = g_sp = g_coef = None
+        if need_w:
+            if direct:
+                g_wb, g_ws, g_coef = grad_w
+            elif native.supports_tensor(coef) and not torch.is_grad_enabled():
+                g_wb, g_ws, g_coef = native.fold_backward(grad_w, mask * sp, coef)
+            else:
+                gs = grad_w[:, 1:, :].transpose(1, 2)  # (in, out, nb)
+                g_wb, g_ws, g_coef = grad_w[:, 0, :], (gs * coef).sum(-1), gs * (mask * sp).unsqueeze(-1)
+            g_sb, g_sp = g_wb * mask, g_ws * mask
+        return grad_x, None, g_sb, g_sp, g_coef, None, None, None, None, None, None
 
 
 def _fold_torch(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
@@ -315,8 +369,18 @@ class KANLayer(nn.Module):
         """x: (B, in) -> (B, out)."""
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"KANLayer expects input of shape (batch, {self.in_dim}), got {tuple(x.shape)}")
-        table = self._knot_table() if native.supports(x, self.k, self.base_fun) else None
-        return layer_function(x, self.folded_weight(), self.grid, self.k, self.uniform, self.base_fun, table=table)
+        if native.tracing():  # plain ops for tracers (see layer_function)
+            return layer_function(x, self.folded_weight(), self.grid, self.k, self.uniform, self.base_fun)
+        if x.dtype != self.coef.dtype or x.device != self.coef.device:
+            raise TypeError(f"input has dtype {x.dtype} on {x.device} but the layer is {self.coef.dtype} on "
+                            f"{self.coef.device}; convert the input (x.to(...)) or the layer")
+        if native.supports(x, self.k, self.base_fun):
+            mode = "sparse" if native.use_sparse(self.n_basis, self.k, self.out_dim) else "dense"
+            table = self._knot_table()
+        else:
+            mode, table = "torch", None
+        return _KANLayerFoldFunction.apply(x, self.mask, self.scale_base, self.scale_sp, self.coef, self.grid,
+                                           self.k, self.uniform, self.base_fun, table, mode)
 
     def _knot_table(self) -> Tensor:
         """The native kernels' knot layout, rebuilt only when the grid changes."""

@@ -56,7 +56,7 @@ _SIGNATURES = {
     "kan_forward": ([_P, _I64, _I64, *_GRID, _P, _I32], _I32),
     "kan_backward_x": ([_P, _P, _I64, _I64, *_GRID, _P, _I32], _I32),
     "kan_sparse_forward": ([_P, _I64, _I64, *_GRID, _P, _I64, _P, _I32], _I32),
-    "kan_sparse_backward": ([_P, _I64, _I64, *_GRID, _P, _I64, _P, _P, _P, _I32], _I32),
+    "kan_sparse_backward": ([_P, _I64, _I64, *_GRID, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _I32], _I32),
     "kan_fold_forward": ([_P, _P, _P, _I64, _I64, _I64, _P, _I32], None),
     "kan_fold_backward": ([_P, _P, _P, _I64, _I64, _I64, _P, _P, _P, _I32], None),
     "kan_feature_cov": ([_P, _I64, _I64, *_GRID, _P, _P, _I32], _I32),
@@ -234,21 +234,32 @@ def sparse_forward(x: Tensor, weight: Tensor, table: Tensor, n_knots: int, k: in
 
 
 def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, n_knots: int, k: int,
-                    uniform: bool, matrix: Tensor, base: str, need_x: bool, need_w: bool
-                    ) -> tuple[Tensor | None, Tensor | None]:
-    """The gradients of :func:`sparse_forward`: dL/dx (B, in) and dL/dweight (in, 1 + nb, out), each when asked."""
+                    uniform: bool, matrix: Tensor, base: str, need_x: bool, need_w: bool,
+                    fold: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor | None, ...]:
+    """The gradients of :func:`sparse_forward`: dL/dx (B, in) and dL/dweight (in, 1 + nb, out), each when asked.
+
+    With ``fold = (ws, coef)`` (the weight being :func:`fold_forward` of wb, ws, coef) the weight gradient goes
+    straight on to the fold's gradients, input by input while its rows are in cache: returns dL/dx and
+    (dL/dwb, dL/dws, dL/dcoef) instead of dL/dweight.
+    """
     _check_args(x, weight, grad_out, table, matrix)
     x = x.detach().contiguous()
     weight = weight.detach().contiguous()
     grad_out = grad_out.contiguous()
     n, n_in = x.shape
     grad_x = torch.empty_like(x) if need_x else None
-    grad_w = torch.empty_like(weight) if need_w else None
+    grad_w = torch.empty_like(weight) if need_w and fold is None else None
+    folded = None
+    if need_w and fold is not None:
+        ws, coef = (t.detach().contiguous() for t in fold)
+        _check_args(x, ws, coef)
+        folded = (torch.empty_like(ws), torch.empty_like(ws), torch.empty_like(coef))
+    ptrs = [_ptr(t) for t in (ws, coef, *folded)] if folded else [None] * 5
     fn = getattr(_library(), f"kan_sparse_backward_{_SUFFIX[x.dtype]}")
     _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(weight),
               weight.shape[-1], _ptr(grad_out), _ptr(grad_x) if need_x else None,
-              _ptr(grad_w) if need_w else None, torch.get_num_threads()), "sparse backward")
-    return grad_x, grad_w
+              _ptr(grad_w) if grad_w is not None else None, *ptrs, torch.get_num_threads()), "sparse backward")
+    return (grad_x, folded) if fold is not None else (grad_x, grad_w)
 
 
 def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:

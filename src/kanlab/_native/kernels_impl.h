@@ -502,13 +502,12 @@ static void NAME(grad_w_element)(const NAME(block_t) *blk, int64_t e, const REAL
     }
 }
 
-/* gW_i += features^T go for n elements of input i (rows b0 ..). With k = 3 the elements are bucketed by interval:
+/* g0 (input i's S x O weight-gradient rows) += features^T go for n elements of input i (rows b0 ..). With
+ * k <= KFAST the elements are bucketed by interval:
  * a bucket's five rows (base and four bases) accumulate in registers over its elements, two vectors of columns
  * at a time, and are stored once per bucket instead of once per element. order, start: scratch (n, n_knots + 1). */
-static void NAME(grad_w_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, int64_t b0, int64_t nb, int k,
-                               int64_t n_knots, int64_t S, int64_t O, const REAL *go, REAL *gW, int *order,
-                               int *start) {
-    REAL *g0 = gW + i * S * O;
+static void NAME(grad_w_chunk)(const NAME(block_t) *blk, int64_t n, int64_t b0, int64_t nb, int k,
+                               int64_t n_knots, int64_t O, const REAL *go, REAL *g0, int *order, int *start) {
     const int64_t ld = blk->ld;
     if (k > KFAST || O < 2 * VL) {
         for (int64_t e = 0; e < n; e++) NAME(grad_w_element)(blk, e, go + (b0 + e) * O, nb, k, O, g0);
@@ -537,13 +536,31 @@ static void NAME(grad_w_chunk)(const NAME(block_t) *blk, int64_t n, int64_t i, i
     }
 }
 
+/* The fold's gradient for one input: gWi (S, O) -> g_wb (O), g_ws (O) = sum_c gWi[1+c] coef[:, c],
+ * g_coef (O, nb) = gWi[1+c] ws. */
+static void NAME(fold_back_input)(const REAL *gi, const REAL *wsi, const REAL *ci, int64_t O, int64_t nb, REAL *gbi,
+                                  REAL *gsi, REAL *gci) {
+    memcpy(gbi, gi, sizeof(REAL) * (size_t)O);
+    for (int64_t o = 0; o < O; o++) gsi[o] = 0;
+    for (int64_t c = 0; c < nb; c++) {
+        const REAL *row = gi + (1 + c) * O;
+        #pragma omp simd
+        for (int64_t o = 0; o < O; o++) {
+            gci[o * nb + c] = row[o] * wsi[o];
+            gsi[o] += row[o] * ci[o * nb + c];
+        }
+    }
+}
+
 /* Given go = dL/dy (B, O): grad_x (B, n_in) = dL/dx and gW (n_in, S, O) = dL/dW (either may be NULL; gW is
  * overwritten). Threads own inputs, so each weight row is written by one thread only. */
 int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
                               int uniform, const REAL *M, int base, const REAL *W, int64_t O, const REAL *go,
-                              REAL *grad_x, REAL *gW, int nthreads) {
+                              REAL *grad_x, REAL *gW, const REAL *ws, const REAL *coef, REAL *g_wb, REAL *g_ws,
+                              REAL *g_coef, int nthreads) {
     if (k < 1 || k > KMAX) return 1;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
+    const int fold = g_coef != NULL;  /* fold's gradient per input instead of gW: gW_i lives in a scratch */
     int failed = 0;
     #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * O + VALUE_COST) > PAR_MIN)
     {
@@ -552,7 +569,8 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
         REAL xs[CH];
         int order[CH];
         int *start = (int *)malloc(sizeof(int) * (size_t)(n_knots + 1));
-        int ok = start && NAME(block_alloc)(&blk, CH, k, grad_x != NULL) == 0;
+        REAL *scratch = fold ? (REAL *)malloc(sizeof(REAL) * (size_t)(S * O)) : NULL;
+        int ok = start && (!fold || scratch) && NAME(block_alloc)(&blk, CH, k, grad_x != NULL) == 0;
         if (!ok) {
             #pragma omp atomic write
             failed = 1;
@@ -560,18 +578,24 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
         #pragma omp for schedule(static)
         for (int64_t i = 0; i < n_in; i++) {
             if (!ok) continue;
-            if (gW) memset(gW + i * S * O, 0, sizeof(REAL) * (size_t)(S * O));
+            /* the weight-gradient rows of input i: in gW, or in the scratch when folding on the fly */
+            REAL *gwi = fold ? scratch : gW ? gW + i * S * O : NULL;
+            if (gwi) memset(gwi, 0, sizeof(REAL) * (size_t)(S * O));
             for (int e = 0; e < CH; e++) ii[e] = i;
             for (int64_t b0 = 0; b0 < B; b0 += CH) {
                 const int64_t n = B - b0 < CH ? B - b0 : CH;
                 for (int64_t r = 0; r < n; r++) xs[r] = x[(b0 + r) * n_in + i];
                 NAME(block_fill)(&blk, 0, xs, ii, n, tT, n_in, n_knots, k, uniform, M, base);
                 if (grad_x) NAME(grad_x_chunk)(&blk, n, i, b0, n_in, nb, k, W, S, O, go, grad_x);
-                if (gW) NAME(grad_w_chunk)(&blk, n, i, b0, nb, k, n_knots, S, O, go, gW, order, start);
+                if (gwi) NAME(grad_w_chunk)(&blk, n, b0, nb, k, n_knots, O, go, gwi, order, start);
             }
+            if (fold)
+                NAME(fold_back_input)(scratch, ws + i * O, coef + i * O * nb, O, nb, g_wb + i * O, g_ws + i * O,
+                                      g_coef + i * O * nb);
         }
         if (ok) NAME(block_free)(&blk);
         free(start);
+        free(scratch);
     }
     return failed ? 2 : 0;
 }
@@ -608,20 +632,9 @@ void NAME(kan_fold_backward)(const REAL *gW, const REAL *ws, const REAL *coef, i
                              REAL *g_wb, REAL *g_ws, REAL *g_coef, int nthreads) {
     const int64_t S = 1 + nb;
     #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && n_in * O * S > PAR_MIN)
-    for (int64_t i = 0; i < n_in; i++) {
-        const REAL *gi = gW + i * S * O, *ci = coef + i * O * nb, *wsi = ws + i * O;
-        REAL *gci = g_coef + i * O * nb, *gsi = g_ws + i * O;
-        memcpy(g_wb + i * O, gi, sizeof(REAL) * (size_t)O);
-        for (int64_t o = 0; o < O; o++) gsi[o] = 0;
-        for (int64_t c = 0; c < nb; c++) {
-            const REAL *row = gi + (1 + c) * O;
-            #pragma omp simd
-            for (int64_t o = 0; o < O; o++) {
-                gci[o * nb + c] = row[o] * wsi[o];
-                gsi[o] += row[o] * ci[o * nb + c];
-            }
-        }
-    }
+    for (int64_t i = 0; i < n_in; i++)
+        NAME(fold_back_input)(gW + i * S * O, ws + i * O, coef + i * O * nb, O, nb, g_wb + i * O, g_ws + i * O,
+                              g_coef + i * O * nb);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
