@@ -75,7 +75,7 @@ def _compile() -> ctypes.CDLL | None:
         log.warning("kanlab: no C compiler found (set CC); the layers use the slower torch path")
         return None
     errors = []
-    with tempfile.TemporaryDirectory(prefix="kanlab-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kanlab-", ignore_cleanup_errors=True) as tmp:  # Windows keeps loaded DLLs
         for n, (flags, libs) in enumerate(_BUILDS):
             so = Path(tmp) / f"libkanlab{n}.so"
             cmd = [cc, *flags, str(_SRC / "kernels.c"), "-o", str(so), *libs]
