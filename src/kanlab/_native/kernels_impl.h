@@ -643,6 +643,42 @@ void NAME(kan_fold_backward)(const REAL *gW, const REAL *ws, const REAL *coef, i
  * k + 2 nonzero), accumulated sparsely in double. cov: (n_in, S, S).
  * ------------------------------------------------------------------------------------------------------------- */
 
+/* Counting sort of the elements 0..n of blk whose k + 1 bases are all weights (inner intervals) by interval:
+ * on return bucket j holds order[start[j] .. start[j + 1]) (start: n_knots + 1 entries); the other elements
+ * (ends of the grid, off the grid) are listed in rest[0 .. *n_rest). */
+static void NAME(bucket_inner)(const NAME(block_t) *blk, int64_t n, int k, int64_t nb, int64_t n_knots, int *order,
+                               int *start, int *rest, int *n_rest) {
+    for (int64_t q = 0; q <= n_knots; q++) start[q] = 0;
+    *n_rest = 0;
+    for (int64_t e = 0; e < n; e++) {
+        const int j = blk->jj[e];
+        if (j >= k && j < nb) start[j + 1]++;
+        else rest[(*n_rest)++] = (int)e;
+    }
+    for (int64_t q = 1; q <= n_knots; q++) start[q] += start[q - 1];
+    for (int64_t e = 0; e < n; e++) {
+        const int j = blk->jj[e];
+        if (j >= k && j < nb) order[start[j]++] = (int)e;
+    }
+    for (int64_t q = n_knots; q > 0; q--) start[q] = start[q - 1];  /* undo the shift the placement caused */
+    start[0] = 0;
+}
+
+/* The k + 2 feature values (base, bases j-k..j) of the elements order[lo..hi) as contiguous rows u[a][p] (and
+ * their x-slopes in du when blk has them). */
+static void NAME(bucket_rows_of)(const NAME(block_t) *blk, const int *order, int lo, int hi, int k, REAL (*u)[CH],
+                                 REAL (*du)[CH]) {
+    for (int p = lo; p < hi; p++) {
+        const int e = order[p];
+        u[0][p - lo] = blk->bv[e];
+        for (int m = 0; m <= k; m++) u[1 + m][p - lo] = blk->vals[m * blk->ld + e];
+        if (du) {
+            du[0][p - lo] = blk->bd[e];
+            for (int m = 0; m <= k; m++) du[1 + m][p - lo] = blk->ders[m * blk->ld + e];
+        }
+    }
+}
+
 /* active feature columns of element e of blk, their values and (when blk has them) x-slopes; returns how many
  * (<= k + 2) */
 static int NAME(active)(const NAME(block_t) *blk, int64_t e, int k, int64_t nb, int *col, REAL *val, REAL *slope) {
@@ -670,7 +706,9 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
         int64_t ii[CH];
         REAL xs[CH];
         double *sum = (double *)malloc(sizeof(double) * (size_t)(S + S * S)), *sumff = sum ? sum + S : NULL;
-        int ok = sum && NAME(block_alloc)(&blk, CH, k, 0) == 0;
+        int order[CH], rest[CH], *start = (int *)malloc(sizeof(int) * (size_t)(n_knots + 1));
+        REAL u[KMAX + 2][CH];
+        int ok = sum && start && NAME(block_alloc)(&blk, CH, k, 0) == 0;
         if (!ok) {
             #pragma omp atomic write
             failed = 1;
@@ -684,10 +722,33 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
                 const int64_t n = B - b0 < CH ? B - b0 : CH;
                 for (int64_t r = 0; r < n; r++) xs[r] = x[(b0 + r) * n_in + i];
                 NAME(block_fill)(&blk, 0, xs, ii, n, tT, n_in, n_knots, k, uniform, M, base);
-                for (int64_t e = 0; e < n; e++) {
+                int n_rest;
+                NAME(bucket_inner)(&blk, n, k, nb, n_knots, order, start, rest, &n_rest);
+                for (int64_t j = k; j < nb; j++) {  /* a bucket shares its columns: dot products over its values */
+                    const int lo = start[j], hi = start[j + 1], nn = hi - lo;
+                    if (nn == 0) continue;
+                    NAME(bucket_rows_of)(&blk, order, lo, hi, k, u, NULL);
+                    int col[KMAX + 2];
+                    col[0] = 0;
+                    for (int m = 0; m <= k; m++) col[1 + m] = (int)(1 + j - k + m);
+                    for (int a = 0; a <= k + 1; a++) {
+                        double sa = 0;
+                        #pragma omp simd reduction(+ : sa)
+                        for (int q = 0; q < nn; q++) sa += u[a][q];
+                        sum[col[a]] += sa;
+                        for (int c = a; c <= k + 1; c++) {
+                            double sac = 0;
+                            #pragma omp simd reduction(+ : sac)
+                            for (int q = 0; q < nn; q++) sac += (double)u[a][q] * u[c][q];
+                            sumff[col[a] * S + col[c]] += sac;
+                            if (c != a) sumff[col[c] * S + col[a]] += sac;
+                        }
+                    }
+                }
+                for (int r = 0; r < n_rest; r++) {  /* the ends of the grid and points off it, one by one */
                     int col[KMAX + 2];
                     REAL val[KMAX + 2];
-                    const int na = NAME(active)(&blk, e, k, nb, col, val, NULL);
+                    const int na = NAME(active)(&blk, rest[r], k, nb, col, val, NULL);
                     for (int a = 0; a < na; a++) {
                         sum[col[a]] += val[a];
                         double *row = sumff + col[a] * S;
@@ -704,6 +765,7 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
         }
         if (ok) NAME(block_free)(&blk);
         free(sum);
+        free(start);
     }
     return failed ? 2 : 0;
 }
@@ -722,8 +784,10 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
         int64_t ii[CH];
         REAL xs[CH];
         double *gs = (double *)malloc(sizeof(double) * (size_t)(S * S + 2 * S));
+        int order[CH], rest[CH], *start = (int *)malloc(sizeof(int) * (size_t)(n_knots + 1));
+        REAL u[KMAX + 2][CH], du[KMAX + 2][CH];
         double *mu = gs ? gs + S * S : NULL, *hmu = gs ? mu + S : NULL;
-        int ok = gs && NAME(block_alloc)(&blk, CH, k, 1) == 0;
+        int ok = gs && start && NAME(block_alloc)(&blk, CH, k, 1) == 0;
         if (!ok) {
             #pragma omp atomic write
             failed = 1;
@@ -746,7 +810,34 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
                 const int64_t n = B - b0 < CH ? B - b0 : CH;
                 for (int64_t r = 0; r < n; r++) xs[r] = x[(b0 + r) * n_in + i];
                 NAME(block_fill)(&blk, 0, xs, ii, n, tT, n_in, n_knots, k, uniform, M, base);
-                for (int64_t e = 0; e < n; e++) {
+                int n_rest;
+                NAME(bucket_inner)(&blk, n, k, nb, n_knots, order, start, rest, &n_rest);
+                for (int64_t j = k; j < nb; j++) {  /* a bucket shares its columns: the 5x5 block of gs applies */
+                    const int lo = start[j], hi = start[j + 1], nn = hi - lo;
+                    if (nn == 0) continue;
+                    NAME(bucket_rows_of)(&blk, order, lo, hi, k, u, du);
+                    int col[KMAX + 2];
+                    col[0] = 0;
+                    for (int m = 0; m <= k; m++) col[1 + m] = (int)(1 + j - k + m);
+                    double acc[CH];
+                    for (int q = 0; q < nn; q++) acc[q] = 0;
+                    for (int a = 0; a <= k + 1; a++) {
+                        const double *row = gs + col[a] * S;
+                        double df[CH];
+                        #pragma omp simd
+                        for (int q = 0; q < nn; q++) df[q] = -hmu[col[a]];
+                        for (int c = 0; c <= k + 1; c++) {
+                            const double g = row[col[c]];
+                            #pragma omp simd
+                            for (int q = 0; q < nn; q++) df[q] += g * u[c][q];
+                        }
+                        #pragma omp simd
+                        for (int q = 0; q < nn; q++) acc[q] += df[q] * du[a][q];
+                    }
+                    for (int q = 0; q < nn; q++) grad_x[(b0 + order[lo + q]) * n_in + i] = (REAL)(acc[q] * inv);
+                }
+                for (int r = 0; r < n_rest; r++) {  /* the ends of the grid and points off it, one by one */
+                    const int64_t e = rest[r];
                     int col[KMAX + 2];
                     REAL val[KMAX + 2], slope[KMAX + 2];
                     const int na = NAME(active)(&blk, e, k, nb, col, val, slope);
@@ -763,6 +854,7 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
         }
         if (ok) NAME(block_free)(&blk);
         free(gs);
+        free(start);
     }
     return failed ? 2 : 0;
 }
