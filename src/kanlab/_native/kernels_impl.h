@@ -275,6 +275,27 @@ static void NAME(block_fill)(NAME(block_t) *blk, int64_t off, const REAL *xs, co
     }
 }
 
+/* Counting sort of the elements 0..n of blk whose k + 1 bases are all weights (inner intervals) by interval:
+ * on return bucket j holds order[start[j] .. start[j + 1]) (start: n_knots + 1 entries); the other elements
+ * (ends of the grid, off the grid) are listed in rest[0 .. *n_rest). */
+static void NAME(bucket_inner)(const NAME(block_t) *blk, int64_t n, int k, int64_t nb, int64_t n_knots, int *order,
+                               int *start, int *rest, int *n_rest) {
+    for (int64_t q = 0; q <= n_knots; q++) start[q] = 0;
+    *n_rest = 0;
+    for (int64_t e = 0; e < n; e++) {
+        const int j = blk->jj[e];
+        if (j >= k && j < nb) start[j + 1]++;
+        else rest[(*n_rest)++] = (int)e;
+    }
+    for (int64_t q = 1; q <= n_knots; q++) start[q] += start[q - 1];
+    for (int64_t e = 0; e < n; e++) {
+        const int j = blk->jj[e];
+        if (j >= k && j < nb) order[start[j]++] = (int)e;
+    }
+    for (int64_t q = n_knots; q > 0; q--) start[q] = start[q - 1];  /* undo the shift the placement caused */
+    start[0] = 0;
+}
+
 typedef REAL NAME(vec) __attribute__((vector_size(64)));
 typedef REAL NAME(uvec) __attribute__((vector_size(64), aligned(1)));  /* unaligned loads and stores */
 #define VL ((int64_t)(64 / sizeof(REAL)))
@@ -507,33 +528,24 @@ static void NAME(grad_w_element)(const NAME(block_t) *blk, int64_t e, const REAL
  * a bucket's five rows (base and four bases) accumulate in registers over its elements, two vectors of columns
  * at a time, and are stored once per bucket instead of once per element. order, start: scratch (n, n_knots + 1). */
 static void NAME(grad_w_chunk)(const NAME(block_t) *blk, int64_t n, int64_t b0, int64_t nb, int k,
-                               int64_t n_knots, int64_t O, const REAL *go, REAL *g0, int *order, int *start) {
+                               int64_t n_knots, int64_t O, const REAL *go, REAL *g0, int *order, int *start,
+                               int *rest) {
     const int64_t ld = blk->ld;
     if (k > KFAST || O < 2 * VL) {
         for (int64_t e = 0; e < n; e++) NAME(grad_w_element)(blk, e, go + (b0 + e) * O, nb, k, O, g0);
         return;
     }
-    const int nbuck = (int)n_knots;  /* bucket 0: off the grid; bucket 1 + j: interval j */
-    for (int q = 0; q <= nbuck; q++) start[q] = 0;
-    for (int64_t e = 0; e < n; e++) start[blk->jj[e] + 2]++;
-    for (int q = 1; q <= nbuck; q++) start[q] += start[q - 1];
-    for (int64_t e = 0; e < n; e++) order[start[blk->jj[e] + 1]++] = (int)e;
-    int lo = 0;  /* start[q] is now the end of bucket q */
-    for (int q = 0; q < nbuck; q++) {
-        const int hi = start[q], j = q - 1;
+    int n_rest;
+    NAME(bucket_inner)(blk, n, k, nb, n_knots, order, start, rest, &n_rest);
+    for (int64_t j = k; j < nb; j++) {
+        const int lo = start[j], hi = start[j + 1];
         if (hi == lo) continue;
-        if (!(j >= k && j < nb)) {
-            for (int p = lo; p < hi; p++)
-                NAME(grad_w_element)(blk, order[p], go + (b0 + order[p]) * O, nb, k, O, g0);
-            lo = hi;
-            continue;
-        }
         REAL *hs = g0 + (1 + j - k) * O;
 #define BUCKET(K) NAME(bucket_rows)(g0, hs, O, go, b0, order, lo, hi, blk->bv, blk->vals, ld, K)
         DISPATCH_K(k, BUCKET)
 #undef BUCKET
-        lo = hi;
     }
+    for (int r = 0; r < n_rest; r++) NAME(grad_w_element)(blk, rest[r], go + (b0 + rest[r]) * O, nb, k, O, g0);
 }
 
 /* The fold's gradient for one input: gWi (S, O) -> g_wb (O), g_ws (O) = sum_c gWi[1+c] coef[:, c],
@@ -567,7 +579,7 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
         NAME(block_t) blk;
         int64_t ii[CH];
         REAL xs[CH];
-        int order[CH];
+        int order[CH], rest[CH];
         int *start = (int *)malloc(sizeof(int) * (size_t)(n_knots + 1));
         REAL *scratch = fold ? (REAL *)malloc(sizeof(REAL) * (size_t)(S * O)) : NULL;
         int ok = start && (!fold || scratch) && NAME(block_alloc)(&blk, CH, k, grad_x != NULL) == 0;
@@ -587,7 +599,7 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
                 for (int64_t r = 0; r < n; r++) xs[r] = x[(b0 + r) * n_in + i];
                 NAME(block_fill)(&blk, 0, xs, ii, n, tT, n_in, n_knots, k, uniform, M, base);
                 if (grad_x) NAME(grad_x_chunk)(&blk, n, i, b0, n_in, nb, k, W, S, O, go, grad_x);
-                if (gwi) NAME(grad_w_chunk)(&blk, n, b0, nb, k, n_knots, O, go, gwi, order, start);
+                if (gwi) NAME(grad_w_chunk)(&blk, n, b0, nb, k, n_knots, O, go, gwi, order, start, rest);
             }
             if (fold)
                 NAME(fold_back_input)(scratch, ws + i * O, coef + i * O * nb, O, nb, g_wb + i * O, g_ws + i * O,
@@ -643,30 +655,9 @@ void NAME(kan_fold_backward)(const REAL *gW, const REAL *ws, const REAL *coef, i
  * k + 2 nonzero), accumulated sparsely in double. cov: (n_in, S, S).
  * ------------------------------------------------------------------------------------------------------------- */
 
-/* Counting sort of the elements 0..n of blk whose k + 1 bases are all weights (inner intervals) by interval:
- * on return bucket j holds order[start[j] .. start[j + 1]) (start: n_knots + 1 entries); the other elements
- * (ends of the grid, off the grid) are listed in rest[0 .. *n_rest). */
-static void NAME(bucket_inner)(const NAME(block_t) *blk, int64_t n, int k, int64_t nb, int64_t n_knots, int *order,
-                               int *start, int *rest, int *n_rest) {
-    for (int64_t q = 0; q <= n_knots; q++) start[q] = 0;
-    *n_rest = 0;
-    for (int64_t e = 0; e < n; e++) {
-        const int j = blk->jj[e];
-        if (j >= k && j < nb) start[j + 1]++;
-        else rest[(*n_rest)++] = (int)e;
-    }
-    for (int64_t q = 1; q <= n_knots; q++) start[q] += start[q - 1];
-    for (int64_t e = 0; e < n; e++) {
-        const int j = blk->jj[e];
-        if (j >= k && j < nb) order[start[j]++] = (int)e;
-    }
-    for (int64_t q = n_knots; q > 0; q--) start[q] = start[q - 1];  /* undo the shift the placement caused */
-    start[0] = 0;
-}
-
 /* The k + 2 feature values (base, bases j-k..j) of the elements order[lo..hi) as contiguous rows u[a][p] (and
  * their x-slopes in du when blk has them). */
-static void NAME(bucket_rows_of)(const NAME(block_t) *blk, const int *order, int lo, int hi, int k, REAL (*u)[CH],
+static void NAME(bucket_values)(const NAME(block_t) *blk, const int *order, int lo, int hi, int k, REAL (*u)[CH],
                                  REAL (*du)[CH]) {
     for (int p = lo; p < hi; p++) {
         const int e = order[p];
@@ -727,7 +718,7 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
                 for (int64_t j = k; j < nb; j++) {  /* a bucket shares its columns: dot products over its values */
                     const int lo = start[j], hi = start[j + 1], nn = hi - lo;
                     if (nn == 0) continue;
-                    NAME(bucket_rows_of)(&blk, order, lo, hi, k, u, NULL);
+                    NAME(bucket_values)(&blk, order, lo, hi, k, u, NULL);
                     int col[KMAX + 2];
                     col[0] = 0;
                     for (int m = 0; m <= k; m++) col[1 + m] = (int)(1 + j - k + m);
@@ -815,7 +806,7 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
                 for (int64_t j = k; j < nb; j++) {  /* a bucket shares its columns: the 5x5 block of gs applies */
                     const int lo = start[j], hi = start[j + 1], nn = hi - lo;
                     if (nn == 0) continue;
-                    NAME(bucket_rows_of)(&blk, order, lo, hi, k, u, du);
+                    NAME(bucket_values)(&blk, order, lo, hi, k, u, du);
                     int col[KMAX + 2];
                     col[0] = 0;
                     for (int m = 0; m <= k; m++) col[1 + m] = (int)(1 + j - k + m);
