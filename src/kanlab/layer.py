@@ -137,6 +137,24 @@ class _KANLayerFunction(torch.autograd.Function):
         return grad_x, grad_w, None, None, None, None, None, None
 
 
+def _fold_values(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
+    """The folded weight's values, outside autograd: one native pass on the CPU, torch ops elsewhere."""
+    if native.supports_tensor(coef):
+        return native.fold_forward(mask * sb, mask * sp, coef)
+    return _fold_torch(mask, sb, sp, coef)
+
+
+def _fold_grads(grad_w: Tensor, mask: Tensor, sp: Tensor, coef: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """dL/dscale_base, dL/dscale_sp, dL/dcoef from dL/dweight (in, 1 + nb, out): one native pass, or
+    differentiable torch ops under create_graph or off the CPU."""
+    if native.supports_tensor(coef) and not torch.is_grad_enabled():
+        g_wb, g_ws, g_coef = native.fold_backward(grad_w, mask * sp, coef)
+    else:
+        gs = grad_w[:, 1:, :].transpose(1, 2)  # (in, out, nb)
+        g_wb, g_ws, g_coef = grad_w[:, 0, :], (gs * coef).sum(-1), gs * (mask * sp).unsqueeze(-1)
+    return g_wb * mask, g_ws * mask, g_coef
+
+
 class _KANLayerFoldFunction(torch.autograd.Function):
     """The layer from its parameters: the weight is folded inside (mask, scale_base, scale_sp, coef), so no
     separate node owns it, and in sparse mode the fold's gradient is taken input by input inside the backward
@@ -146,9 +164,7 @@ class _KANLayerFoldFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor, grid: Tensor, k: int,
                 uniform: bool, base: str, table: Tensor | None, mode: str) -> Tensor:
         need_x, need_w = ctx.needs_input_grad[0], any(ctx.needs_input_grad[2:5])
-        ws = mask * sp
-        weight = native.fold_forward(mask * sb, ws, coef) if native.supports_tensor(coef) \
-            else _fold_torch(mask, sb, sp, coef)
+        weight = _fold_values(mask, sb, sp, coef)
         y, saved = _layer_forward(x, weight, grid, k, uniform, base, table, mode, need_x)
         if need_x or need_w:
             ctx.save_for_backward(x, weight, grid, table, mask, sb, sp, coef, *saved)
@@ -165,15 +181,11 @@ class _KANLayerFoldFunction(torch.autograd.Function):
         grad_x, grad_w = _layer_backward(grad_out, x, weight, grid, tuple(saved), table, ctx.conf, need_x, need_w,
                                          fold=(mask * sp, coef) if direct else None)
         g_sb = g_sp = g_coef = None
-        if need_w:
-            if direct:
-                g_wb, g_ws, g_coef = grad_w
-            elif native.supports_tensor(coef) and not torch.is_grad_enabled():
-                g_wb, g_ws, g_coef = native.fold_backward(grad_w, mask * sp, coef)
-            else:
-                gs = grad_w[:, 1:, :].transpose(1, 2)  # (in, out, nb)
-                g_wb, g_ws, g_coef = grad_w[:, 0, :], (gs * coef).sum(-1), gs * (mask * sp).unsqueeze(-1)
+        if need_w and direct:  # the kernel already took the fold's gradient
+            g_wb, g_ws, g_coef = grad_w
             g_sb, g_sp = g_wb * mask, g_ws * mask
+        elif need_w:
+            g_sb, g_sp, g_coef = _fold_grads(grad_w, mask, sp, coef)
         return grad_x, None, g_sb, g_sp, g_coef, None, None, None, None, None, None
 
 
@@ -187,18 +199,13 @@ class _FoldFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
-        ws = mask * sp
-        ctx.save_for_backward(mask, sb, sp, coef)
-        return native.fold_forward(mask * sb, ws, coef)
+        ctx.save_for_backward(mask, sp, coef)
+        return _fold_values(mask, sb, sp, coef)
 
     @staticmethod
     def backward(ctx, grad_w: Tensor):
-        mask, sb, sp, coef = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: the same gradients with differentiable ops
-            gs = grad_w[:, 1:, :].transpose(1, 2)  # (in, out, nb)
-            return None, grad_w[:, 0, :] * mask, (gs * coef).sum(-1) * mask, gs * (mask * sp).unsqueeze(-1)
-        g_wb, g_ws, g_coef = native.fold_backward(grad_w, mask * sp, coef)
-        return None, g_wb * mask, g_ws * mask, g_coef
+        mask, sp, coef = ctx.saved_tensors
+        return (None, *_fold_grads(grad_w, mask, sp, coef))
 
 
 def fold_weight(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
@@ -248,6 +255,13 @@ def feature_cov(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str, table
     return _feature_cov_torch(x, grid, k, uniform, base)
 
 
+def _default_mode(x: Tensor, k: int, base: str, n_basis: int, out_dim: int) -> str:
+    """"sparse" or "dense" where the native kernels apply (whichever measured faster for this shape), else "torch"."""
+    if not native.supports(x, k, base):
+        return "torch"
+    return "sparse" if native.use_sparse(n_basis, k, out_dim) else "dense"
+
+
 def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
                    table: Tensor | None = None, mode: str | None = None) -> Tensor:
     """features(x) @ weight through the layer's autograd function: x (B, in), weight (in, 1 + nb, out) -> (B, out).
@@ -269,10 +283,7 @@ def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: boo
         if t.device != x.device:
             raise ValueError(f"input is on {x.device} but the layer's {name} is on {t.device}")
     if mode is None:
-        if native.supports(x, k, base):
-            mode = "sparse" if native.use_sparse(weight.shape[1] - 1, k, weight.shape[2]) else "dense"
-        else:
-            mode = "torch"
+        mode = _default_mode(x, k, base, weight.shape[1] - 1, weight.shape[2])
     elif mode not in ("sparse", "dense", "torch"):
         raise ValueError(f"unknown mode {mode!r}; choose 'sparse', 'dense' or 'torch'")
     elif mode != "torch" and not native.supports(x, k, base):
@@ -374,11 +385,8 @@ class KANLayer(nn.Module):
         if x.dtype != self.coef.dtype or x.device != self.coef.device:
             raise TypeError(f"input has dtype {x.dtype} on {x.device} but the layer is {self.coef.dtype} on "
                             f"{self.coef.device}; convert the input (x.to(...)) or the layer")
-        if native.supports(x, self.k, self.base_fun):
-            mode = "sparse" if native.use_sparse(self.n_basis, self.k, self.out_dim) else "dense"
-            table = self._knot_table()
-        else:
-            mode, table = "torch", None
+        mode = _default_mode(x, self.k, self.base_fun, self.n_basis, self.out_dim)
+        table = self._knot_table() if mode != "torch" else None
         return _KANLayerFoldFunction.apply(x, self.mask, self.scale_base, self.scale_sp, self.coef, self.grid,
                                            self.k, self.uniform, self.base_fun, table, mode)
 
