@@ -7,8 +7,8 @@ The C code (``_native/kernels.c`` and ``kernels_impl.h``, written once for float
 - the weight fold (mask and scales into the (in, 1 + nb, out) weight) and its gradient;
 - the per-input feature covariance behind ``KANLayer.edge_std`` (regulariser, attribution) and its gradient.
 They are vectorised by the compiler and threaded with the OpenMP runtime torch already loaded. The source is
-compiled with the system C compiler (``$CC``, else ``cc``) into a temporary folder that is deleted once the
-library is loaded, so nothing is left on disk; a portable serial build is tried if the tuned one fails.
+compiled once per machine with the system C compiler (``$CC``, else ``cc``) into a per-user cache folder that
+every later process loads from (:mod:`kanlab._build`); a portable serial build is tried if the tuned one fails.
 
 The torch path (:mod:`kanlab.splines` and the ops in :mod:`kanlab.layer`) stays the reference and the fallback:
 it is used on other devices, for other dtypes, for k > KMAX, under ``create_graph`` (double backward), under
@@ -21,14 +21,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from . import _build
 
 __all__ = ["available", "enabled", "set_enabled", "supports", "knot_table", "features", "backward_x",
            "sparse_forward", "sparse_backward", "fold_forward", "fold_backward", "feature_cov",
@@ -38,14 +36,6 @@ log = logging.getLogger(__name__)
 
 KMAX = 7  # must match kernels.c
 _ABI = 1
-_SRC = Path(__file__).parent / "_native"
-# first choice: tuned for this CPU, threaded, vector exp from glibc's libmvec; else a portable serial build.
-# -fno-strict-aliasing: the kernels load float rows through GCC vector types.
-_BUILDS = [
-    (["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC", "-shared"],
-     ["-lmvec", "-lm"]),
-    (["-O3", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC", "-shared", "-DKANLAB_PORTABLE"], ["-lm"]),
-]
 
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 _BASES = {"silu": 0, "identity": 1, "zero": 2}
@@ -69,30 +59,10 @@ _tried = False
 _enabled = os.environ.get("KANLAB_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def _compile() -> ctypes.CDLL | None:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        log.warning("kanlab: no C compiler found (set CC); the layers use the slower torch path")
+def _load() -> ctypes.CDLL | None:
+    lib = _build.load_kernels()
+    if lib is None:
         return None
-    errors = []
-    with tempfile.TemporaryDirectory(prefix="kanlab-", ignore_cleanup_errors=True) as tmp:  # Windows keeps loaded DLLs
-        for n, (flags, libs) in enumerate(_BUILDS):
-            so = Path(tmp) / f"libkanlab{n}.so"
-            cmd = [cc, *flags, str(_SRC / "kernels.c"), "-o", str(so), *libs]
-            try:
-                res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-                if res.returncode == 0:
-                    lib = ctypes.CDLL(str(so))  # loaded: the file may go (the mapping stays)
-                    break
-                errors.append(res.stderr[-1000:])
-            except (OSError, subprocess.TimeoutExpired) as err:
-                errors.append(str(err))
-        else:
-            log.warning("kanlab: compiling the native kernels with %s failed; the layers use the slower torch path:"
-                        "\n%s", cc, "\n".join(errors))
-            return None
-    if n > 0:
-        log.warning("kanlab: native kernels built without OpenMP/libmvec (single-threaded): %s", errors[0])
     if lib.kanlab_abi_version() != _ABI:
         log.warning("kanlab: native kernels have the wrong ABI version; using the torch path")
         return None
@@ -100,7 +70,6 @@ def _compile() -> ctypes.CDLL | None:
         for suffix in _SUFFIX.values():
             fn = getattr(lib, f"{name}_{suffix}")
             fn.argtypes, fn.restype = argtypes, restype
-    log.debug("kanlab: native kernels compiled: %s", " ".join(cmd))
     return lib
 
 
@@ -109,7 +78,7 @@ def _library() -> ctypes.CDLL | None:
     if not _tried:
         with _lock:
             if not _tried:
-                _lib = _compile()
+                _lib = _load()
                 _tried = True
     return _lib
 

@@ -1,5 +1,5 @@
-/* kanlab's fused CPU kernels, built on first use by kanlab/native.py (cc -O3 -march=native -fopenmp); see there
-   for what each entry point computes and kernels_impl.h for how. */
+/* kanlab's fused CPU kernels, built once per machine into a per-user cache by kanlab/_build.py (cc -O3 -march=native
+   -fopenmp); see kanlab/native.py for what each entry point computes and kernels_impl.h for how. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +9,13 @@
 #define KMAX 7          /* largest spline order handled here; larger k falls back to the torch path */
 #ifndef PAR_MIN
 #define PAR_MIN 32768   /* below this much work (multiply-adds, VALUE_COST per input value) a call stays on one thread */
+#endif
+/* the register tiles' vector width: a 512-bit register where there are 32 of them (AVX-512), else 256 bits (with
+   16 registers, 512-bit tiles spill to the stack: the sparse backward ran 4x slower on an AVX2 CPU) */
+#ifdef __AVX512F__
+#define VBYTES 64
+#else
+#define VBYTES 32
 #endif
 #define VALUE_COST 32   /* the fixed work per input value (basis, search), in multiply-adds */
 
@@ -21,7 +28,10 @@ extern float expf(float);
 extern double exp(double);
 #endif
 
+/* kanlab/_build.py compiles this file twice, -DKANLAB_ONLY=32 and -DKANLAB_ONLY=64, in parallel */
+#if !defined(KANLAB_ONLY) || KANLAB_ONLY == 64
 int kanlab_abi_version(void) { return 1; }
+#endif
 
 /* The spline rows an element of interval j touches: bases j - k + m for m in [*m0, *m1], those in [0, nb)
    (empty off the grid, j < 0). */
@@ -31,6 +41,7 @@ static inline void active_range(int j, int k, int64_t nb, int *m0, int *m1) {
     *m1 = j >= nb ? k - (int)(j - nb + 1) : k;
 }
 
+#if !defined(KANLAB_ONLY) || KANLAB_ONLY == 32
 #define REAL float
 #define NAME(f) f##_f32
 #define EXP expf
@@ -38,7 +49,9 @@ static inline void active_range(int j, int k, int64_t nb, int *m0, int *m1) {
 #undef REAL
 #undef NAME
 #undef EXP
+#endif
 
+#if !defined(KANLAB_ONLY) || KANLAB_ONLY == 64
 #define REAL double
 #define NAME(f) f##_f64
 #define EXP exp
@@ -46,3 +59,4 @@ static inline void active_range(int j, int k, int64_t nb, int *m0, int *m1) {
 #undef REAL
 #undef NAME
 #undef EXP
+#endif

@@ -296,9 +296,9 @@ static void NAME(bucket_inner)(const NAME(block_t) *blk, int64_t n, int k, int64
     start[0] = 0;
 }
 
-typedef REAL NAME(vec) __attribute__((vector_size(64)));
-typedef REAL NAME(uvec) __attribute__((vector_size(64), aligned(1)));  /* unaligned loads and stores */
-#define VL ((int64_t)(64 / sizeof(REAL)))
+typedef REAL NAME(vec) __attribute__((vector_size(VBYTES)));
+typedef REAL NAME(uvec) __attribute__((vector_size(VBYTES), aligned(1)));  /* unaligned loads and stores */
+#define VL ((int64_t)(VBYTES / sizeof(REAL)))
 #define LOADV(p) (*(const NAME(uvec) *)(p))
 #define STOREV(p) (*(NAME(uvec) *)(p))
 
@@ -307,8 +307,12 @@ typedef REAL NAME(vec16) __attribute__((vector_size(16)));
 
 /* the sum of a vector's lanes, halving the width each step (extracts and adds, no lane-by-lane code) */
 static inline REAL NAME(hsum)(NAME(vec) v) {
+#if VBYTES == 64
     union { NAME(vec) v; NAME(vec32) h[2]; } a = {v};
     union { NAME(vec32) v; NAME(vec16) h[2]; } b = {a.h[0] + a.h[1]};
+#else
+    union { NAME(vec32) v; NAME(vec16) h[2]; } b = {v};
+#endif
     const NAME(vec16) q = b.h[0] + b.h[1];
     REAL out = 0;
     for (int l = 0; l < (int)(16 / sizeof(REAL)); l++) out += q[l];
