@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kanlab import KAN, KANLayer, native
-from kanlab.layer import layer_function
+from kanlab.ops import layer_function
 
 RESULTS = Path(__file__).parent / "results" / "layer.md"
 

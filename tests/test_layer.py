@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from kanlab import KANLayer, native, splines
-from kanlab.layer import _KANLayerFoldFunction, layer_function
+from kanlab.ops import _KANLayerFoldFunction, layer_function
 
 
 @pytest.fixture(autouse=True, params=["sparse", "dense", "torch"])

@@ -139,7 +139,7 @@ def load(path: str | os.PathLike, library: SymbolicLibrary | None = None,
             raise KanFileError(f"{p}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
     model.load_state_dict({k: v.to(dtype) for k, v in tensors.items()})
     for layer, lc, sym, sc in zip(model.layers, layers_cfg, model.symbolic, sym_cfg):
-        layer.uniform = bool(lc["uniform"])
+        # "uniform" is written for readers of the file; the layer derives it from the loaded grid
         layer.grid_eps = float(lc["grid_eps"])
         for name, flag in lc.get("trainable", {}).items():
             getattr(layer, name).requires_grad_(bool(flag))

@@ -103,14 +103,20 @@ def set_enabled(flag: bool) -> bool:
 
 
 def tracing() -> bool:
-    """Under torch.jit tracing or torch.compile the kernels (opaque ctypes calls) stay out of the graph."""
+    """Under torch.jit tracing or torch.compile/export: the layer then calls the registered ops (kanlab.ops), which
+    tracers record, instead of its eager autograd Functions."""
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+@torch.compiler.assume_constant_result
+def _on() -> bool:
+    """Switched on and loaded; a constant for torch.compile (set_enabled after compiling needs a recompile)."""
+    return _enabled and _library() is not None
 
 
 def supports_tensor(t: Tensor) -> bool:
     """Whether the kernels take this tensor's device and dtype (and are on)."""
-    return (t.device.type == "cpu" and t.dtype in _SUFFIX and _enabled and not tracing()
-            and _library() is not None)
+    return t.device.type == "cpu" and t.dtype in _SUFFIX and _on()
 
 
 def supports(x: Tensor, k: int, base: str) -> bool:
@@ -134,17 +140,46 @@ def _check_args(x: Tensor, *others: Tensor) -> None:
     if x.dtype not in _SUFFIX or x.device.type != "cpu":
         raise TypeError(f"native kernels take float32/float64 CPU tensors, got {x.dtype} on {x.device}")
     for t in others:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"native kernels: expected a tensor, got {type(t).__name__}")
         if t.dtype != x.dtype or t.device.type != "cpu":
             raise TypeError(f"native kernels: expected {x.dtype} CPU tensors throughout, got {t.dtype} on {t.device}")
 
 
+def _check_spline(x: Tensor, table: Tensor, n_knots: int, k: int, matrix: Tensor, base: str,
+                  *others: Tensor) -> None:
+    """Everything the C code trusts about the spline arguments: dtypes and devices, x (B, in), k in [1, KMAX], at
+    least one grid interval, the knot table (n_knots + 2k + 2, in) and the uniform matrix (k + 1, 2k + 2)."""
+    _check_args(x, table, matrix, *others)
+    if x.ndim != 2:
+        raise ValueError(f"native kernels take x of shape (batch, in), got {tuple(x.shape)}")
+    if not isinstance(k, int) or not 1 <= k <= KMAX:
+        raise ValueError(f"native kernels take spline order 1 <= k <= {KMAX}, got {k!r}")
+    if not isinstance(n_knots, int) or n_knots < 2 * k + 2:
+        raise ValueError(f"a grid of {n_knots} knots has no interval for k={k} (needs >= {2 * k + 2})")
+    if tuple(table.shape) != (n_knots + 2 * k + 2, x.shape[1]):
+        raise ValueError(f"knot table has shape {tuple(table.shape)}, expected {(n_knots + 2 * k + 2, x.shape[1])}")
+    if tuple(matrix.shape) != (k + 1, 2 * k + 2):
+        raise ValueError(f"uniform matrix has shape {tuple(matrix.shape)}, expected {(k + 1, 2 * k + 2)}")
+    if base not in _BASES:
+        raise ValueError(f"unknown base {base!r}; the kernels know {sorted(_BASES)}")
+
+
+def _check_weight(x: Tensor, weight: Tensor, n_knots: int, k: int) -> None:
+    if weight.ndim != 3 or tuple(weight.shape[:2]) != (x.shape[1], n_knots - k):
+        raise ValueError(f"weight has shape {tuple(weight.shape)}, expected ({x.shape[1]}, {n_knots - k}, out) for "
+                         f"x {tuple(x.shape)} and {n_knots} knots, k={k}")
+
+
 def features(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor, base: str) -> Tensor:
     """x (B, in) -> feat (B, in * (1 + nb)), nb = n_knots - k - 1. No autograd: the caller's Function owns it."""
-    _check_args(x, table, matrix)
+    _check_spline(x, table, n_knots, k, matrix, base)
     x = x.detach().contiguous()
     n, n_in = x.shape
     s = n_knots - k
     feat = torch.empty(n, n_in * s, dtype=x.dtype)
+    if feat.numel() == 0:
+        return feat
     fn = getattr(_library(), f"kan_forward_{_SUFFIX[x.dtype]}")
     _check(fn(_ptr(x), n * n_in, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base],
               _ptr(feat), torch.get_num_threads()), "forward")
@@ -154,10 +189,15 @@ def features(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matr
 def backward_x(x: Tensor, g: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor,
                base: str) -> Tensor:
     """x (B, in), g = dL/dfeat (B, in * (1 + nb)) -> dL/dx (B, in)."""
-    _check_args(x, g, table, matrix)
+    _check_spline(x, table, n_knots, k, matrix, base, g)
+    if tuple(g.shape) != (x.shape[0], x.shape[1] * (n_knots - k)):
+        raise ValueError(f"feature gradient has shape {tuple(g.shape)}, expected "
+                         f"{(x.shape[0], x.shape[1] * (n_knots - k))}")
     x = x.detach().contiguous()
     g = g.contiguous()
     grad = torch.empty_like(x)
+    if x.numel() == 0:
+        return grad
     fn = getattr(_library(), f"kan_backward_x_{_SUFFIX[x.dtype]}")
     _check(fn(_ptr(x), _ptr(g), x.numel(), x.shape[1], _ptr(table), n_knots, k, int(uniform), _ptr(matrix),
               _BASES[base], _ptr(grad), torch.get_num_threads()), "backward")
@@ -190,11 +230,14 @@ def sparse_forward(x: Tensor, weight: Tensor, table: Tensor, n_knots: int, k: in
                    base: str) -> Tensor:
     """x (B, in), weight (in, 1 + nb, out) -> features(x) @ weight.view(-1, out): (B, out), never forming the
     dense features."""
-    _check_args(x, weight, table, matrix)
+    _check_spline(x, table, n_knots, k, matrix, base, weight)
+    _check_weight(x, weight, n_knots, k)
     x = x.detach().contiguous()
     weight = weight.detach().contiguous()
     n, n_in = x.shape
     out_dim = weight.shape[-1]
+    if n == 0 or out_dim == 0 or n_in == 0:  # nothing to add up (and no zero-sized division in C)
+        return torch.zeros(n, out_dim, dtype=x.dtype)
     y = torch.empty(n, out_dim, dtype=x.dtype)
     fn = getattr(_library(), f"kan_sparse_forward_{_SUFFIX[x.dtype]}")
     _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(weight),
@@ -211,18 +254,29 @@ def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, 
     straight on to the fold's gradients, input by input while its rows are in cache: returns dL/dx and
     (dL/dwb, dL/dws, dL/dcoef) instead of dL/dweight.
     """
-    _check_args(x, weight, grad_out, table, matrix)
+    _check_spline(x, table, n_knots, k, matrix, base, weight, grad_out)
+    _check_weight(x, weight, n_knots, k)
+    n, n_in = x.shape
+    out_dim = weight.shape[-1]
+    if tuple(grad_out.shape) != (n, out_dim):
+        raise ValueError(f"output gradient has shape {tuple(grad_out.shape)}, expected {(n, out_dim)}")
     x = x.detach().contiguous()
     weight = weight.detach().contiguous()
     grad_out = grad_out.contiguous()
-    n, n_in = x.shape
     grad_x = torch.empty_like(x) if need_x else None
     grad_w = torch.empty_like(weight) if need_w and fold is None else None
     folded = None
     if need_w and fold is not None:
         ws, coef = (t.detach().contiguous() for t in fold)
         _check_args(x, ws, coef)
+        if tuple(ws.shape) != (n_in, out_dim) or tuple(coef.shape) != (n_in, out_dim, n_knots - k - 1):
+            raise ValueError(f"fold inputs have shapes {tuple(ws.shape)}, {tuple(coef.shape)}, expected "
+                             f"{(n_in, out_dim)}, {(n_in, out_dim, n_knots - k - 1)}")
         folded = (torch.empty_like(ws), torch.empty_like(ws), torch.empty_like(coef))
+    if n == 0 or out_dim == 0 or n_in == 0:  # every gradient is zero
+        zero = lambda t: t.zero_() if t is not None else None  # noqa: E731
+        return (zero(grad_x), tuple(map(zero, folded)) if folded else None) if fold is not None else \
+            (zero(grad_x), zero(grad_w))
     ptrs = [_ptr(t) for t in (ws, coef, *folded)] if folded else [None] * 5
     fn = getattr(_library(), f"kan_sparse_backward_{_SUFFIX[x.dtype]}")
     _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(weight),
@@ -234,9 +288,14 @@ def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, 
 def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
     """wb, ws (in, out), coef (in, out, nb) -> W (in, 1 + nb, out): W[:, 0] = wb, W[:, 1 + c] = ws * coef[..., c]."""
     _check_args(coef, wb, ws)
+    if coef.ndim != 3 or tuple(wb.shape) != coef.shape[:2] or tuple(ws.shape) != coef.shape[:2]:
+        raise ValueError(f"fold inputs do not fit: wb {tuple(wb.shape)}, ws {tuple(ws.shape)}, coef "
+                         f"{tuple(coef.shape)}; expected (in, out), (in, out), (in, out, nb)")
     wb, ws, coef = wb.detach().contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
     n_in, out_dim, nb = coef.shape
     w = torch.empty(n_in, 1 + nb, out_dim, dtype=coef.dtype)
+    if w.numel() == 0:
+        return w
     getattr(_library(), f"kan_fold_forward_{_SUFFIX[coef.dtype]}")(
         _ptr(wb), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(w), torch.get_num_threads())
     return w
@@ -245,9 +304,15 @@ def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
 def fold_backward(grad_w: Tensor, ws: Tensor, coef: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The gradients of :func:`fold_forward` with respect to wb, ws and coef."""
     _check_args(coef, grad_w, ws)
+    if coef.ndim != 3 or tuple(ws.shape) != coef.shape[:2] or \
+            tuple(grad_w.shape) != (coef.shape[0], 1 + coef.shape[2], coef.shape[1]):
+        raise ValueError(f"fold gradient inputs do not fit: grad_w {tuple(grad_w.shape)}, ws {tuple(ws.shape)}, "
+                         f"coef {tuple(coef.shape)}")
     grad_w, ws, coef = grad_w.contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
     n_in, out_dim, nb = coef.shape
     g_wb, g_ws, g_coef = torch.empty_like(ws), torch.empty_like(ws), torch.empty_like(coef)
+    if grad_w.numel() == 0:
+        return g_wb.zero_(), g_ws.zero_(), g_coef.zero_()
     getattr(_library(), f"kan_fold_backward_{_SUFFIX[coef.dtype]}")(
         _ptr(grad_w), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(g_wb), _ptr(g_ws), _ptr(g_coef),
         torch.get_num_threads())
@@ -259,12 +324,14 @@ def feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, m
     """Covariance over the batch of each input's features [base | bases]: x (B, in) -> cov (in, 1 + nb, 1 + nb)
     and the mean features (in, 1 + nb) in float64 (for the backward), accumulated over the k + 2 nonzero features
     per value in double."""
-    _check_args(x, table, matrix)
+    _check_spline(x, table, n_knots, k, matrix, base)
     x = x.detach().contiguous()
     n, n_in = x.shape
     s = n_knots - k
     cov = torch.empty(n_in, s, s, dtype=x.dtype)
     mean = torch.empty(n_in, s, dtype=torch.float64)
+    if n == 0 or n_in == 0:
+        return cov.fill_(float("nan") if n == 0 else 0.0), mean.fill_(float("nan") if n == 0 else 0.0)
     fn = getattr(_library(), f"kan_feature_cov_{_SUFFIX[x.dtype]}")
     _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(cov),
               _ptr(mean), torch.get_num_threads()), "feature covariance")
@@ -274,10 +341,18 @@ def feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, m
 def feature_cov_backward(x: Tensor, grad_cov: Tensor, mean: Tensor, table: Tensor, n_knots: int, k: int,
                          uniform: bool, matrix: Tensor, base: str) -> Tensor:
     """dL/dx (B, in) from dL/dcov (in, 1 + nb, 1 + nb) for :func:`feature_cov`."""
-    _check_args(x, grad_cov, table, matrix)
+    _check_spline(x, table, n_knots, k, matrix, base, grad_cov)
+    s = n_knots - k
+    if tuple(grad_cov.shape) != (x.shape[1], s, s) or tuple(mean.shape) != (x.shape[1], s) or \
+            mean.dtype != torch.float64:
+        raise ValueError(f"covariance gradient {tuple(grad_cov.shape)} / mean {tuple(mean.shape)} {mean.dtype} do "
+                         f"not fit x {tuple(x.shape)} with {s} features per input")
     x = x.detach().contiguous()
     grad_cov = grad_cov.contiguous()
+    mean = mean.contiguous()
     grad_x = torch.empty_like(x)
+    if x.numel() == 0:
+        return grad_x
     fn = getattr(_library(), f"kan_feature_cov_backward_{_SUFFIX[x.dtype]}")
     _check(fn(_ptr(x), x.shape[0], x.shape[1], _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base],
               _ptr(grad_cov), _ptr(mean), _ptr(grad_x), torch.get_num_threads()), "feature covariance backward")
