@@ -13,9 +13,9 @@ import pytest
 from kanlab import _build, native
 
 # its own cache entry: the flags are part of the cache key
-_build.BUILDS = [(["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer", "-march=native", "-fopenmp",
-                   "-fno-math-errno", "-fno-strict-aliasing", "-fPIC"], ["-fsanitize=address", "-fopenmp", "-lmvec",
-                                                                         "-lm"])]
+_build.BUILDS = [(["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer", "-march=native", "-fopenmp-simd",
+                   "-pthread", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC"],
+                  ["-fsanitize=address", "-pthread", "-lmvec", "-lm"])]
 if not native.available():
     sys.exit("the AddressSanitizer build of the kernels failed (is libasan preloaded?)")
 # the portable-build test recompiles without the sanitizer: leave it out here

@@ -40,16 +40,16 @@ from typing import Iterator, Sequence
 log = logging.getLogger("kanlab.native")
 
 SRC = Path(__file__).parent / "_native"
-SOURCES = ("kernels.c", "kernels_impl.h")
+SOURCES = ("kernels.c", "kernels_impl.h", "pool.h")
 PARTS = ("32", "64")  # kernels.c is compiled once per dtype (-DKANLAB_ONLY=32 / 64), in parallel
 FORMAT = 2  # bump when the cache layout changes
 
-# (compile flags, link flags), first choice first: tuned for this CPU, threaded, vector exp from glibc's libmvec;
+# (compile flags, link flags), first choice first: tuned for this CPU, threaded (pool.h), vector exp from libmvec;
 # else a portable serial build. -fno-strict-aliasing: the kernels load float rows through GCC vector types.
 Build = tuple[list[str], list[str]]
 BUILDS: list[Build] = [
-    (["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC"],
-     ["-fopenmp", "-lmvec", "-lm"]),
+    (["-O3", "-march=native", "-fopenmp-simd", "-pthread", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC"],
+     ["-pthread", "-lmvec", "-lm"]),
     (["-O3", "-fno-math-errno", "-fno-strict-aliasing", "-fPIC", "-DKANLAB_PORTABLE"], ["-lm"]),
 ]
 
@@ -246,7 +246,7 @@ def load_kernels() -> ctypes.CDLL | None:
             log.warning("kanlab: the native kernels cannot be loaded: %s; the layers use the slower torch path", err)
             return None
         if n > 0:
-            log.warning("kanlab: native kernels built without OpenMP/libmvec (single-threaded): %s", errors[0])
+            log.warning("kanlab: native kernels built without threads/libmvec (single-threaded): %s", errors[0])
         return lib
     log.warning("kanlab: compiling the native kernels with %s failed; the layers use the slower torch path:\n%s",
                 " ".join(cc), "\n".join(errors))

@@ -1,19 +1,20 @@
-"""Fused CPU kernels for the layer's hot path, compiled on first use.
+"""Fused CPU kernels for the layer's hot path: loading, argument checks, ctypes wrappers.
 
-The C code (``_native/kernels.c`` and ``kernels_impl.h``, written once for float and double) provides:
+The C code (``_native/kernels.c``, ``kernels_impl.h`` written once for float and double, ``pool.h``) provides:
 - the sparse layer: y = features(x) @ W adding only the k + 2 active weight rows per input value, and its fused
   backward (x-gradient dots, weight gradient accumulated per grid interval in registers);
 - the dense features [base(x) | B_0(x) .. B_{nb-1}(x)] in one pass, and the x-gradient from dL/dfeatures;
 - the weight fold (mask and scales into the (in, 1 + nb, out) weight) and its gradient;
 - the per-input feature covariance behind ``KANLayer.edge_std`` (regulariser, attribution) and its gradient.
-They are vectorised by the compiler and threaded with the OpenMP runtime torch already loaded. The source is
-compiled once per machine with the system C compiler (``$CC``, else ``cc``) into a per-user cache folder that
-every later process loads from (:mod:`kanlab._build`); a portable serial build is tried if the tuned one fails.
+They are vectorised by the compiler and threaded by kanlab's own pool (``pool.h``: workers sleep instead of
+spinning, so two processes on one machine do not stall each other) with ``torch.get_num_threads()`` threads, and
+run serially for small problems. The library is compiled once per machine with the system C compiler (``$CC``, else
+``cc``) into a per-user cache that every later process loads in milliseconds (:mod:`kanlab._build`). The wrappers
+here are the trust boundary: every shape, dtype and device is checked before a pointer reaches C.
 
-The torch path (:mod:`kanlab.splines` and the ops in :mod:`kanlab.layer`) stays the reference and the fallback:
-it is used on other devices, for other dtypes, for k > KMAX, under ``create_graph`` (double backward), under
-``torch.jit.trace`` / ``torch.compile``, when no compiler is found, or when the environment variable
-``KANLAB_NATIVE=0`` is set. :func:`set_enabled` switches the kernels off and on at run time.
+The torch path (:mod:`kanlab.ops`) stays the reference and the fallback: it is used on other devices, for other
+dtypes, for k > KMAX, under ``create_graph`` (double backward), when no compiler is found, or when the environment
+variable ``KANLAB_NATIVE=0`` is set. :func:`set_enabled` switches the kernels off and on at run time.
 """
 
 from __future__ import annotations
@@ -217,8 +218,12 @@ def use_sparse(n_basis: int, k: int, out_dim: int) -> bool:
     return False
 
 
-# (smallest out_dim, features per input / (k + 2) from which sparse wins), widest first
-SPARSE_THRESHOLDS: list[tuple[int, float]] = [(128, 1.0), (64, 1.8), (32, 2.5), (16, 3.5), (2, 2.5), (1, 0.0)]
+# (smallest out_dim, features per input / (k + 2) from which sparse wins), widest first. Sparse everywhere: after
+# the 256-bit register tiles (AVX2) it measured as fast as or faster than dense for every shape tried on a 2-core
+# AMD EPYC (benchmarks/bench_layer.py --crossover), and dense mode's GEMM runs on torch's OpenMP threads, which
+# spin: with two processes on the machine a [2,5,1] step with dense first layers took 10x its time alone, 2.2x
+# with sparse ones (benchmarks/bench_contention.py). The dense mode stays available (layer_function(mode=...)).
+SPARSE_THRESHOLDS: list[tuple[int, float]] = [(1, 0.0)]
 
 
 def _check(rc: int, what: str) -> None:

@@ -1,14 +1,19 @@
 /* kanlab's fused CPU kernels, built once per machine into a per-user cache by kanlab/_build.py (cc -O3 -march=native
-   -fopenmp); see kanlab/native.py for what each entry point computes and kernels_impl.h for how. */
+   -fopenmp-simd -pthread); see kanlab/native.py for what each entry point computes and kernels_impl.h for how. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if !defined(KANLAB_ONLY) || KANLAB_ONLY == 64
+#define KANLAB_POOL_IMPL  /* the pool lives in one of the two translation units */
+#endif
+#include "pool.h"
+
 #define CH 256          /* elements per chunk (scratch lives on the stack) */
 #define KMAX 7          /* largest spline order handled here; larger k falls back to the torch path */
 #ifndef PAR_MIN
-#define PAR_MIN 32768   /* below this much work (multiply-adds, VALUE_COST per input value) a call stays on one thread */
+#define PAR_MIN 131072  /* below this much work (multiply-adds, VALUE_COST per input value) a call stays on one thread */
 #endif
 /* the register tiles' vector width: a 512-bit register where there are 32 of them (AVX-512), else 256 bits (with
    16 registers, 512-bit tiles spill to the stack: the sparse backward ran 4x slower on an AVX2 CPU) */
@@ -19,8 +24,9 @@
 #endif
 #define VALUE_COST 32   /* the fixed work per input value (basis, search), in multiply-adds */
 
-/* vector variants from glibc's libmvec, so that exp inside `omp simd` loops vectorises (the portable fallback
-   build defines KANLAB_PORTABLE: no OpenMP runtime, no libmvec) */
+/* vector variants from glibc's libmvec, so that exp inside `omp simd` loops vectorises (-fopenmp-simd: the simd
+   pragmas only, no OpenMP runtime; threads come from pool.h. The portable fallback build defines KANLAB_PORTABLE:
+   serial, no libmvec) */
 #ifndef KANLAB_PORTABLE
 #pragma omp declare simd notinbranch
 extern float expf(float);

@@ -176,12 +176,22 @@ static void NAME(dense_chunk)(const REAL *x, int64_t s0, int n, int64_t n_in, co
     NAME(local)(ii, jj, xr, n, tT, n_in, k, uniform, M, want_ders ? NULL : vals, want_ders ? vals : NULL, CH);
 }
 
-int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, int64_t n_knots, int k, int uniform,
-                      const REAL *M, int base, REAL *feat, int nthreads) {
-    if (k < 1 || k > KMAX) return 1;
-    const int64_t nb = n_knots - k - 1, S = 1 + nb, nchunks = (N + CH - 1) / CH;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * (S + VALUE_COST) > PAR_MIN)
-    for (int64_t c = 0; c < nchunks; c++) {
+/* the arguments of the dense passes (kan_forward, kan_backward_x), for the pool's part functions */
+typedef struct {
+    const REAL *x, *g, *tT, *M;
+    int64_t N, n_in, n_knots;
+    int k, uniform, base;
+    REAL *out;
+} NAME(dense_args);
+
+static void NAME(forward_part)(void *args, int64_t c_lo, int64_t c_hi) {
+    const NAME(dense_args) *a = (const NAME(dense_args) *)args;
+    const REAL *x = a->x, *tT = a->tT, *M = a->M;
+    const int64_t N = a->N, n_in = a->n_in, n_knots = a->n_knots;
+    const int k = a->k, uniform = a->uniform, base = a->base;
+    REAL *feat = a->out;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb;
+    for (int64_t c = c_lo; c < c_hi; c++) {
         const int64_t s0 = c * CH;
         const int n = (int)(N - s0 < CH ? N - s0 : CH);
         int jj[CH];
@@ -200,16 +210,26 @@ int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, in
             }
         }
     }
+}
+
+int NAME(kan_forward)(const REAL *x, int64_t N, int64_t n_in, const REAL *tT, int64_t n_knots, int k, int uniform,
+                      const REAL *M, int base, REAL *feat, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t S = n_knots - k, nchunks = (N + CH - 1) / CH;
+    NAME(dense_args) a = {x, NULL, tT, M, N, n_in, n_knots, k, uniform, base, feat};
+    kanlab_parallel(nchunks, N * (S + VALUE_COST) > PAR_MIN ? nthreads : 1, NAME(forward_part), &a);
     return 0;
 }
 
 /* grad_x[e] = g[e, 0] * base'(x) + sum_m g[e, 1 + j - k + m] * dB_{j-k+m}/dx, g: (N, S) */
-int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, const REAL *tT, int64_t n_knots,
-                         int k, int uniform, const REAL *M, int base, REAL *grad_x, int nthreads) {
-    if (k < 1 || k > KMAX) return 1;
-    const int64_t nb = n_knots - k - 1, S = 1 + nb, nchunks = (N + CH - 1) / CH;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && N * (S + VALUE_COST) > PAR_MIN)
-    for (int64_t c = 0; c < nchunks; c++) {
+static void NAME(backward_x_part)(void *args, int64_t c_lo, int64_t c_hi) {
+    const NAME(dense_args) *a = (const NAME(dense_args) *)args;
+    const REAL *x = a->x, *g = a->g, *tT = a->tT, *M = a->M;
+    const int64_t N = a->N, n_in = a->n_in, n_knots = a->n_knots;
+    const int k = a->k, uniform = a->uniform, base = a->base;
+    REAL *grad_x = a->out;
+    const int64_t nb = n_knots - k - 1, S = 1 + nb;
+    for (int64_t c = c_lo; c < c_hi; c++) {
         const int64_t s0 = c * CH;
         const int n = (int)(N - s0 < CH ? N - s0 : CH);
         int jj[CH];
@@ -229,6 +249,14 @@ int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, 
         }
         memcpy(grad_x + s0, acc, sizeof(REAL) * (size_t)n);
     }
+}
+
+int NAME(kan_backward_x)(const REAL *x, const REAL *g, int64_t N, int64_t n_in, const REAL *tT, int64_t n_knots,
+                         int k, int uniform, const REAL *M, int base, REAL *grad_x, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    const int64_t S = n_knots - k, nchunks = (N + CH - 1) / CH;
+    NAME(dense_args) a = {x, g, tT, M, N, n_in, n_knots, k, uniform, base, grad_x};
+    kanlab_parallel(nchunks, N * (S + VALUE_COST) > PAR_MIN ? nthreads : 1, NAME(backward_x_part), &a);
     return 0;
 }
 
@@ -397,31 +425,33 @@ static inline __attribute__((always_inline)) void NAME(bucket_rows)(REAL *h0, RE
     switch (k) { case 1: call(1); break; case 2: call(2); break; case 3: call(3); break; \
                  case 4: call(4); break; default: call(5); break; }
 
-/* y[b, :] = sum_i base(x[b,i]) W[i*S] + sum_m B_{j-k+m}(x[b,i]) W[i*S + 1 + j-k+m]; y: (B, O), written whole */
-int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
-                             int uniform, const REAL *M, int base, const REAL *W, int64_t O, REAL *y, int nthreads) {
-    if (k < 1 || k > KMAX) return 1;
+/* the arguments of the sparse passes and the feature covariance, for the pool's part functions */
+typedef struct {
+    const REAL *x, *tT, *M, *W, *go, *ws, *coef, *gcov;
+    const double *mean;
+    int64_t B, n_in, n_knots, O, rows;
+    int k, uniform, base;
+    REAL *y, *grad_x, *gW, *g_wb, *g_ws, *g_coef, *cov;
+    double *mean_out;
+    int failed;  /* set (atomically) by a part that could not allocate its scratch */
+} NAME(sparse_args);
+
+static void NAME(sparse_forward_part)(void *args, int64_t blk_lo, int64_t blk_hi) {
+    NAME(sparse_args) *a = (NAME(sparse_args) *)args;
+    const REAL *x = a->x, *tT = a->tT, *M = a->M, *W = a->W;
+    const int64_t B = a->B, n_in = a->n_in, n_knots = a->n_knots, O = a->O, rows = a->rows;
+    const int k = a->k, uniform = a->uniform, base = a->base;
+    REAL *y = a->y;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
-    /* batch rows per block: their outputs (16 KB) and one input's weight rows share L1; at most 16k elements */
-    int64_t rows = (int64_t)(16384 / (sizeof(REAL) * (size_t)O));
-    rows = rows < 1 ? 1 : rows > 64 ? 64 : rows;
-    if (rows * n_in > 16384) rows = 16384 / n_in > 1 ? 16384 / n_in : 1;
-    const int64_t nblocks = (B + rows - 1) / rows;
-    int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * O + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t *ii = (int64_t *)malloc(sizeof(int64_t) * (size_t)(rows * n_in));
         int ok = ii && NAME(block_alloc)(&blk, rows * n_in, k, 0) == 0;
-        if (!ok) {
-            #pragma omp atomic write
-            failed = 1;
-        }
+        if (!ok) __atomic_store_n(&a->failed, 1, __ATOMIC_RELAXED);
         if (ok) {
             for (int64_t e = 0; e < rows * n_in; e++) ii[e] = e % n_in;
         }
-        #pragma omp for schedule(static)
-        for (int64_t blkno = 0; blkno < nblocks; blkno++) {
+        for (int64_t blkno = blk_lo; blkno < blk_hi; blkno++) {
             if (!ok) continue;
             const int64_t b0 = blkno * rows, b1 = b0 + rows < B ? b0 + rows : B, nr = b1 - b0, ld = blk.ld;
             NAME(block_fill)(&blk, 0, x + b0 * n_in, ii, nr * n_in, tT, n_in, n_knots, k, uniform, M, base);
@@ -465,7 +495,22 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
         if (ok) NAME(block_free)(&blk);
         free(ii);
     }
-    return failed ? 2 : 0;
+}
+
+/* y[b, :] = sum_i base(x[b,i]) W[i*S] + sum_m B_{j-k+m}(x[b,i]) W[i*S + 1 + j-k+m]; y: (B, O), written whole */
+int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                             int uniform, const REAL *M, int base, const REAL *W, int64_t O, REAL *y, int nthreads) {
+    if (k < 1 || k > KMAX || O < 1 || n_in < 1) return 1;
+    /* batch rows per block: their outputs (16 KB) and one input's weight rows share L1; at most 16k elements */
+    int64_t rows = (int64_t)(16384 / (sizeof(REAL) * (size_t)O));
+    rows = rows < 1 ? 1 : rows > 64 ? 64 : rows;
+    if (rows * n_in > 16384) rows = 16384 / n_in > 1 ? 16384 / n_in : 1;
+    const int64_t nblocks = (B + rows - 1) / rows;
+    NAME(sparse_args) a = {.x = x, .tT = tT, .M = M, .W = W, .B = B, .n_in = n_in, .n_knots = n_knots, .O = O,
+                           .rows = rows, .k = k, .uniform = uniform, .base = base, .y = y};
+    kanlab_parallel(nblocks, B * n_in * ((k + 2) * O + VALUE_COST) > PAR_MIN ? nthreads : 1,
+                    NAME(sparse_forward_part), &a);
+    return a.failed ? 2 : 0;
 }
 
 /* dL/dx for n elements of input i (rows b0 ..): dots of go rows with the element's active weight rows. */
@@ -568,17 +613,14 @@ static void NAME(fold_back_input)(const REAL *gi, const REAL *wsi, const REAL *c
     }
 }
 
-/* Given go = dL/dy (B, O): grad_x (B, n_in) = dL/dx and gW (n_in, S, O) = dL/dW (either may be NULL; gW is
- * overwritten). Threads own inputs, so each weight row is written by one thread only. */
-int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
-                              int uniform, const REAL *M, int base, const REAL *W, int64_t O, const REAL *go,
-                              REAL *grad_x, REAL *gW, const REAL *ws, const REAL *coef, REAL *g_wb, REAL *g_ws,
-                              REAL *g_coef, int nthreads) {
-    if (k < 1 || k > KMAX) return 1;
+static void NAME(sparse_backward_part)(void *args, int64_t i_lo, int64_t i_hi) {
+    NAME(sparse_args) *a = (NAME(sparse_args) *)args;
+    const REAL *x = a->x, *tT = a->tT, *M = a->M, *W = a->W, *go = a->go, *ws = a->ws, *coef = a->coef;
+    const int64_t B = a->B, n_in = a->n_in, n_knots = a->n_knots, O = a->O;
+    const int k = a->k, uniform = a->uniform, base = a->base;
+    REAL *grad_x = a->grad_x, *gW = a->gW, *g_wb = a->g_wb, *g_ws = a->g_ws, *g_coef = a->g_coef;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
     const int fold = g_coef != NULL;  /* fold's gradient per input instead of gW: gW_i lives in a scratch */
-    int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * O + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t ii[CH];
@@ -587,12 +629,8 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
         int *start = (int *)malloc(sizeof(int) * (size_t)(n_knots + 1));
         REAL *scratch = fold ? (REAL *)malloc(sizeof(REAL) * (size_t)(S * O)) : NULL;
         int ok = start && (!fold || scratch) && NAME(block_alloc)(&blk, CH, k, grad_x != NULL) == 0;
-        if (!ok) {
-            #pragma omp atomic write
-            failed = 1;
-        }
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n_in; i++) {
+        if (!ok) __atomic_store_n(&a->failed, 1, __ATOMIC_RELAXED);
+        for (int64_t i = i_lo; i < i_hi; i++) {
             if (!ok) continue;
             /* the weight-gradient rows of input i: in gW, or in the scratch when folding on the fly */
             REAL *gwi = fold ? scratch : gW ? gW + i * S * O : NULL;
@@ -613,7 +651,22 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
         free(start);
         free(scratch);
     }
-    return failed ? 2 : 0;
+}
+
+/* Given go = dL/dy (B, O): grad_x (B, n_in) = dL/dx and gW (n_in, S, O) = dL/dW (either may be NULL; gW is
+ * overwritten); with g_coef, the fold's gradients (g_wb, g_ws, g_coef) instead of gW. Parts own inputs, so each
+ * weight row is written by one thread only. */
+int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                              int uniform, const REAL *M, int base, const REAL *W, int64_t O, const REAL *go,
+                              REAL *grad_x, REAL *gW, const REAL *ws, const REAL *coef, REAL *g_wb, REAL *g_ws,
+                              REAL *g_coef, int nthreads) {
+    if (k < 1 || k > KMAX || O < 1) return 1;
+    NAME(sparse_args) a = {.x = x, .tT = tT, .M = M, .W = W, .go = go, .ws = ws, .coef = coef, .B = B,
+                           .n_in = n_in, .n_knots = n_knots, .O = O, .k = k, .uniform = uniform, .base = base,
+                           .grad_x = grad_x, .gW = gW, .g_wb = g_wb, .g_ws = g_ws, .g_coef = g_coef};
+    kanlab_parallel(n_in, B * n_in * ((k + 2) * O + VALUE_COST) > PAR_MIN ? nthreads : 1,
+                    NAME(sparse_backward_part), &a);
+    return a.failed ? 2 : 0;
 }
 
 #undef VL
@@ -627,11 +680,18 @@ int NAME(kan_sparse_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL
  * Weight folding: W (n_in, S, O) from wb = mask * scale_base (n_in, O), ws = mask * scale_sp (n_in, O) and
  * coef (n_in, O, nb): W[i, 0, o] = wb[i, o], W[i, 1 + c, o] = ws[i, o] * coef[i, o, c]. One pass each way.
  * ------------------------------------------------------------------------------------------------------------- */
-void NAME(kan_fold_forward)(const REAL *wb, const REAL *ws, const REAL *coef, int64_t n_in, int64_t O, int64_t nb,
-                            REAL *W, int nthreads) {
-    const int64_t S = 1 + nb;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && n_in * O * S > PAR_MIN)
-    for (int64_t i = 0; i < n_in; i++) {
+typedef struct {
+    const REAL *wb, *ws, *coef, *gW;
+    int64_t O, nb;
+    REAL *W, *g_wb, *g_ws, *g_coef;
+} NAME(fold_args);
+
+static void NAME(fold_forward_part)(void *args, int64_t i_lo, int64_t i_hi) {
+    const NAME(fold_args) *a = (const NAME(fold_args) *)args;
+    const REAL *wb = a->wb, *ws = a->ws, *coef = a->coef;
+    const int64_t O = a->O, nb = a->nb, S = 1 + nb;
+    REAL *W = a->W;
+    for (int64_t i = i_lo; i < i_hi; i++) {
         REAL *wi = W + i * S * O;
         const REAL *ci = coef + i * O * nb, *wsi = ws + i * O;
         memcpy(wi, wb + i * O, sizeof(REAL) * (size_t)O);
@@ -643,14 +703,26 @@ void NAME(kan_fold_forward)(const REAL *wb, const REAL *ws, const REAL *coef, in
     }
 }
 
+void NAME(kan_fold_forward)(const REAL *wb, const REAL *ws, const REAL *coef, int64_t n_in, int64_t O, int64_t nb,
+                            REAL *W, int nthreads) {
+    NAME(fold_args) a = {.wb = wb, .ws = ws, .coef = coef, .O = O, .nb = nb, .W = W};
+    kanlab_parallel(n_in, n_in * O * (1 + nb) > PAR_MIN ? nthreads : 1, NAME(fold_forward_part), &a);
+}
+
 /* gW (n_in, S, O) -> g_wb (n_in, O), g_ws (n_in, O), g_coef (n_in, O, nb) */
+static void NAME(fold_backward_part)(void *args, int64_t i_lo, int64_t i_hi) {
+    const NAME(fold_args) *a = (const NAME(fold_args) *)args;
+    const int64_t O = a->O, nb = a->nb, S = 1 + nb;
+    for (int64_t i = i_lo; i < i_hi; i++)
+        NAME(fold_back_input)(a->gW + i * S * O, a->ws + i * O, a->coef + i * O * nb, O, nb, a->g_wb + i * O,
+                              a->g_ws + i * O, a->g_coef + i * O * nb);
+}
+
 void NAME(kan_fold_backward)(const REAL *gW, const REAL *ws, const REAL *coef, int64_t n_in, int64_t O, int64_t nb,
                              REAL *g_wb, REAL *g_ws, REAL *g_coef, int nthreads) {
-    const int64_t S = 1 + nb;
-    #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1 && n_in * O * S > PAR_MIN)
-    for (int64_t i = 0; i < n_in; i++)
-        NAME(fold_back_input)(gW + i * S * O, ws + i * O, coef + i * O * nb, O, nb, g_wb + i * O, g_ws + i * O,
-                              g_coef + i * O * nb);
+    NAME(fold_args) a = {.ws = ws, .coef = coef, .gW = gW, .O = O, .nb = nb, .g_wb = g_wb, .g_ws = g_ws,
+                         .g_coef = g_coef};
+    kanlab_parallel(n_in, n_in * O * (1 + nb) > PAR_MIN ? nthreads : 1, NAME(fold_backward_part), &a);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------
@@ -690,12 +762,14 @@ static int NAME(active)(const NAME(block_t) *blk, int64_t e, int k, int64_t nb, 
     return na;
 }
 
-int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
-                          int uniform, const REAL *M, int base, REAL *cov, double *mean, int nthreads) {
-    if (k < 1 || k > KMAX) return 1;
+static void NAME(feature_cov_part)(void *args, int64_t i_lo, int64_t i_hi) {
+    NAME(sparse_args) *a = (NAME(sparse_args) *)args;
+    const REAL *x = a->x, *tT = a->tT, *M = a->M;
+    const int64_t B = a->B, n_in = a->n_in, n_knots = a->n_knots;
+    const int k = a->k, uniform = a->uniform, base = a->base;
+    REAL *cov = a->cov;
+    double *mean = a->mean_out;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
-    int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * (k + 2) + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t ii[CH];
@@ -704,12 +778,8 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
         int order[CH], rest[CH], *start = (int *)malloc(sizeof(int) * (size_t)(n_knots + 1));
         REAL u[KMAX + 2][CH];
         int ok = sum && start && NAME(block_alloc)(&blk, CH, k, 0) == 0;
-        if (!ok) {
-            #pragma omp atomic write
-            failed = 1;
-        }
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n_in; i++) {
+        if (!ok) __atomic_store_n(&a->failed, 1, __ATOMIC_RELAXED);
+        for (int64_t i = i_lo; i < i_hi; i++) {
             if (!ok) continue;
             memset(sum, 0, sizeof(double) * (size_t)(S + S * S));
             for (int e = 0; e < CH; e++) ii[e] = i;
@@ -762,18 +832,28 @@ int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT
         free(sum);
         free(start);
     }
-    return failed ? 2 : 0;
+}
+
+int NAME(kan_feature_cov)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                          int uniform, const REAL *M, int base, REAL *cov, double *mean, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    NAME(sparse_args) a = {.x = x, .tT = tT, .M = M, .B = B, .n_in = n_in, .n_knots = n_knots, .k = k,
+                           .uniform = uniform, .base = base, .cov = cov, .mean_out = mean};
+    kanlab_parallel(n_in, B * n_in * ((k + 2) * (k + 2) + VALUE_COST) > PAR_MIN ? nthreads : 1,
+                    NAME(feature_cov_part), &a);
+    return a.failed ? 2 : 0;
 }
 
 /* dL/dx from gcov = dL/dcov (n_in, S, S): df_b = (gcov + gcov^T)(f_b - mu) / (B - 1), then the chain rule
  * through the active features' x-slopes (an inactive feature has zero slope). mean: (n_in, S) from the forward. */
-int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
-                                   int uniform, const REAL *M, int base, const REAL *gcov, const double *mean,
-                                   REAL *grad_x, int nthreads) {
-    if (k < 1 || k > KMAX) return 1;
+static void NAME(feature_cov_backward_part)(void *args, int64_t i_lo, int64_t i_hi) {
+    NAME(sparse_args) *a = (NAME(sparse_args) *)args;
+    const REAL *x = a->x, *tT = a->tT, *M = a->M, *gcov = a->gcov;
+    const double *mean = a->mean;
+    const int64_t B = a->B, n_in = a->n_in, n_knots = a->n_knots;
+    const int k = a->k, uniform = a->uniform, base = a->base;
+    REAL *grad_x = a->grad_x;
     const int64_t nb = n_knots - k - 1, S = 1 + nb;
-    int failed = 0;
-    #pragma omp parallel num_threads(nthreads) if (nthreads > 1 && B * n_in * ((k + 2) * (k + 2) + VALUE_COST) > PAR_MIN)
     {
         NAME(block_t) blk;
         int64_t ii[CH];
@@ -783,12 +863,8 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
         REAL u[KMAX + 2][CH], du[KMAX + 2][CH];
         double *mu = gs ? gs + S * S : NULL, *hmu = gs ? mu + S : NULL;
         int ok = gs && start && NAME(block_alloc)(&blk, CH, k, 1) == 0;
-        if (!ok) {
-            #pragma omp atomic write
-            failed = 1;
-        }
-        #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n_in; i++) {
+        if (!ok) __atomic_store_n(&a->failed, 1, __ATOMIC_RELAXED);
+        for (int64_t i = i_lo; i < i_hi; i++) {
             if (!ok) continue;
             const REAL *g = gcov + i * S * S;
             for (int64_t a = 0; a < S; a++)
@@ -851,5 +927,15 @@ int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const
         free(gs);
         free(start);
     }
-    return failed ? 2 : 0;
+}
+
+int NAME(kan_feature_cov_backward)(const REAL *x, int64_t B, int64_t n_in, const REAL *tT, int64_t n_knots, int k,
+                                   int uniform, const REAL *M, int base, const REAL *gcov, const double *mean,
+                                   REAL *grad_x, int nthreads) {
+    if (k < 1 || k > KMAX) return 1;
+    NAME(sparse_args) a = {.x = x, .tT = tT, .M = M, .gcov = gcov, .mean = mean, .B = B, .n_in = n_in,
+                           .n_knots = n_knots, .k = k, .uniform = uniform, .base = base, .grad_x = grad_x};
+    kanlab_parallel(n_in, B * n_in * ((k + 2) * (k + 2) + VALUE_COST) > PAR_MIN ? nthreads : 1,
+                    NAME(feature_cov_backward_part), &a);
+    return a.failed ? 2 : 0;
 }
