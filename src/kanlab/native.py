@@ -109,10 +109,13 @@ def tracing() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
-@torch.compiler.assume_constant_result
 def _on() -> bool:
     """Switched on and loaded; a constant for torch.compile (set_enabled after compiling needs a recompile)."""
     return _enabled and _library() is not None
+
+
+# what torch.compiler.assume_constant_result does, without importing torch._dynamo (1.9 s) at `import kanlab`
+_on._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 
 def supports_tensor(t: Tensor) -> bool:

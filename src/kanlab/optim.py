@@ -17,20 +17,37 @@ from torch.optim.lbfgs import _strong_wolfe  # torch's strong-Wolfe line search 
 __all__ = ["LBFGS"]
 
 
-class LBFGS(torch.optim.Optimizer):
-    """Limited-memory BFGS over all parameters of one group, as a flat vector."""
+class LBFGS:
+    """Limited-memory BFGS over a list of parameters, as one flat vector.
+
+    Not a torch.optim.Optimizer subclass on purpose: that base class imports torch._dynamo on first use (about 1-2 s
+    per process, more than a whole small fit), and L-BFGS needs none of its machinery (one parameter group, no
+    hooks). It has the parts a training loop uses: ``param_groups``, ``state``, ``zero_grad`` and ``step``.
+    """
 
     def __init__(self, params, lr: float = 1.0, max_iter: int = 20, history_size: int = 10,
                  tolerance_grad: float = 1e-32, tolerance_change: float = 1e-32, tolerance_ys: float = 1e-32,
                  line_search_fn: str | None = "strong_wolfe") -> None:
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"unknown line_search_fn {line_search_fn!r}; choose None or 'strong_wolfe'")
-        defaults = dict(lr=lr, max_iter=max_iter, history_size=history_size, tolerance_grad=tolerance_grad,
-                        tolerance_change=tolerance_change, tolerance_ys=tolerance_ys, line_search_fn=line_search_fn)
-        super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError("LBFGS supports a single parameter group")
-        self._params: list[Tensor] = self.param_groups[0]["params"]
+        params = list(params)
+        if not params or not all(isinstance(p, Tensor) for p in params):
+            raise ValueError("LBFGS needs a non-empty list of tensors (a single parameter group)")
+        self.defaults = dict(lr=lr, max_iter=max_iter, history_size=history_size, tolerance_grad=tolerance_grad,
+                             tolerance_change=tolerance_change, tolerance_ys=tolerance_ys,
+                             line_search_fn=line_search_fn)
+        self.param_groups = [dict(params=params, **self.defaults)]
+        self.state: dict[Tensor, dict] = {p: {} for p in params[:1]}
+        self._params: list[Tensor] = params
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self._params:
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.detach_().zero_()
 
     # ------------------------------------------------------------------ flat views
     def _gather_grad(self) -> Tensor:
@@ -58,7 +75,7 @@ class LBFGS(torch.optim.Optimizer):
 
     # ------------------------------------------------------------------ step
     @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
+    def step(self, closure: Callable[[], Tensor]) -> Tensor:
         """One optimizer step: up to max_iter quasi-Newton iterations. ``closure`` must zero grads, compute the
         loss, call backward and return the loss."""
         closure = torch.enable_grad()(closure)
