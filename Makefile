@@ -23,8 +23,10 @@ OUT ?= .
 demo: install
 	$(BIN)/python examples/seed_workflow.py --out $(OUT)
 
+# OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep instead of spinning between ops, so the suite does not
+# stall when the machine is busy with other jobs (benchmarks/bench_contention.py measures the effect)
 test: install
-	$(BIN)/python -m pytest
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml

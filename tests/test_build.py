@@ -47,7 +47,7 @@ def test_two_processes_building_at_once(tmp_path):
     """Both get working kernels from one build (a file lock; the loser waits and loads); CC holds a command with
     arguments (`env gcc`, as `ccache gcc` would)."""
     cc = " ".join(["env", *(_build.compiler() or ["cc"])])
-    procs = [_child(tmp_path, {"CC": cc}) for _ in range(2)]
+    procs = [_child(tmp_path, {"CC": cc, "OMP_NUM_THREADS": "1"}) for _ in range(2)]  # each its share of 2 cores
     results = [_result(p) for p in procs]
     for what, diff, _ in results:
         assert what == "native" and diff < 1e-12

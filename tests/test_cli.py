@@ -69,3 +69,19 @@ def test_entry_point_help_and_usage_errors():
     assert out.returncode == 0 and "predict" in out.stdout and "formula" in out.stdout
     out = subprocess.run([sys.executable, "-m", "kanlab", "fit"], capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "required" in out.stderr
+
+
+def test_threads_option_sets_this_process_share(csv_file, tmp_path, capsys):
+    import torch
+
+    model = tmp_path / "m.kan"
+    prev = torch.get_num_threads()
+    try:
+        assert main(["--threads", "1", "fit", str(csv_file), "--target", "y", "--steps", "2", "--out",
+                     str(model)]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(prev)
+    with pytest.raises(SystemExit) as err:
+        main(["--threads", "0", "predict", str(model), str(csv_file)])
+    assert err.value.code == 2 and "--threads" in capsys.readouterr().err

@@ -172,6 +172,9 @@ def _cmd_plot(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kanlab", description="Kolmogorov-Arnold Networks: train, inspect, explain.")
+    ap.add_argument("--threads", type=int, metavar="N",
+                    help="threads for torch and kanlab's kernels in this process (default: torch's choice, all "
+                         "cores); when several commands run at once, give each its share, e.g. cores / commands")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the seed workflow (train, prune, refine, formula, picture)")
@@ -213,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be a positive integer, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)  # this is kanlab's own process: its thread settings are ours to set
     try:
         return args.func(args)
     except UserError as err:
