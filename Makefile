@@ -23,14 +23,16 @@ OUT ?= .
 demo: install
 	$(BIN)/python examples/seed_workflow.py --out $(OUT)
 
-# OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep instead of spinning between ops, so the suite does not
-# stall when the machine is busy with other jobs (benchmarks/bench_contention.py measures the effect)
+# Two pytest-xdist workers, each with its share of the cores (tests/conftest.py); OMP_WAIT_POLICY=PASSIVE: torch's
+# OpenMP threads sleep instead of spinning between ops, so the suite does not stall when the machine is busy with
+# other jobs (benchmarks/bench_contention.py measures the effect). 2 cores: about 3.5 min, against 7 serially.
 test: install
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -n 2
 
 bench: install
 	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml
 	$(BIN)/python benchmarks/bench_layer.py && $(BIN)/python benchmarks/bench_vs_pykan.py
+	$(BIN)/python benchmarks/bench_startup.py && $(BIN)/python benchmarks/bench_contention.py
 
 asan: install
 	ASAN_OPTIONS=detect_leaks=0,verify_asan_link_order=0 LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \

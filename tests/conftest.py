@@ -1,5 +1,13 @@
+import os
+
 import pytest
 import torch
+
+# Under pytest-xdist (`make test` runs `-n 2`) every worker process gets its share of the cores, so that the
+# workers' threads do not oversubscribe the machine (kanlab's own test processes: their settings are ours to set).
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // _workers))
 
 
 @pytest.fixture

@@ -137,6 +137,10 @@ def test_inconsistent_layer_edits_are_refused(native_on):
         with pytest.raises(ValueError, match="coef has shape"):
             layer(x)
         layer = _layer()
+        layer.coef.data = torch.zeros(4, 3, 20, dtype=torch.float64)  # coef.data = ... with another grid size
+        with pytest.raises(ValueError, match="coef has shape"):
+            layer(x)
+        layer = _layer()
         layer.k = 2
         with pytest.raises(ValueError, match="coef has shape"):
             layer(x)
