@@ -133,6 +133,19 @@ class ForcedMode(nn.Module):
         return layer_function(x, m.folded_weight(), m.grid, m.k, m.uniform, m.base_fun, mode=self.mode)
 
 
+class ThroughOp(nn.Module):
+    """A KANLayer called through the registered op ``kanlab::layer`` (the dispatcher, as under torch.compile),
+    instead of the eager autograd Function that KANLayer.forward uses."""
+
+    def __init__(self, layer: KANLayer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.layer
+        return torch.ops.kanlab.layer(x, m.mask, m.scale_base, m.scale_sp, m.coef, m.grid, m.k, m.base_fun, "sparse")
+
+
 def crossover(reps: int, inner: int) -> int:
     """Time sparse against dense (x needing its gradient, as in a hidden layer) over outputs and grid sizes."""
     gen = torch.Generator().manual_seed(0)
@@ -206,6 +219,13 @@ def main() -> int:
         tl, tw, r = race(fwd_bwd(kl, x), ready_weight, reps, inner)
         rows.append((f"layer step with the weight fold vs on a ready weight, I=O=256, G=5, B={batch}",
                      f"{tl * 1e3:.2f} ms", f"{tw * 1e3:.2f} ms", f"{r:.2f}x", "-"))
+    # 1d. custom-op dispatch: the registered op (what torch.compile/export record) against the eager Function
+    for n_in, n_out in ((2, 5), (256, 256)):
+        kl = layer(n_in, n_out, 5)
+        x = (torch.rand(1000, n_in, generator=gen) * 2 - 1).requires_grad_(True)
+        to, te, r = race(fwd_bwd(ThroughOp(kl), x), fwd_bwd(kl, x), reps, inner * 4)
+        rows.append((f"custom-op dispatch: layer step through kanlab::layer vs the eager Function, I={n_in}, "
+                     f"O={n_out}, G=5, B=1000", f"{to * 1e3:.3f} ms", f"{te * 1e3:.3f} ms", f"{r:.2f}x", "-"))
     # 2. vs efficient-kan style, G=5 and G=50
     for grid, target in [(5, ">= 3x faster"), (50, ">= 4x faster")]:
         kl = layer(256, 256, grid)

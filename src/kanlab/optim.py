@@ -39,6 +39,7 @@ class LBFGS:
         self.param_groups = [dict(params=params, **self.defaults)]
         self.state: dict[Tensor, dict] = {p: {} for p in params[:1]}
         self._params: list[Tensor] = params
+        self._numels = [p.numel() for p in params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params:
@@ -53,18 +54,25 @@ class LBFGS:
     def _gather_grad(self) -> Tensor:
         return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self._params])
 
+    def _flat_views(self) -> list[Tensor]:
+        """1-D views of the parameters, kept between calls and rebuilt when a parameter's storage was replaced
+        (``p.data = ...``, as update_grid does to coef)."""
+        views = self.__dict__.get("_views")
+        if views is None or any(v.data_ptr() != p.data_ptr() or v.numel() != p.numel()
+                                for v, p in zip(views, self._params)):
+            views = [p.detach().view(-1) for p in self._params]
+            self._numels = [p.numel() for p in self._params]
+            self._views = views
+        return views
+
     def _add(self, step: float, direction: Tensor) -> None:
-        offset = 0
-        with torch.no_grad():
-            for p in self._params:
-                n = p.numel()
-                p.add_(direction[offset : offset + n].view_as(p), alpha=step)
-                offset += n
+        """params += step * direction (flat): one foreach op on cached 1-D views (a loop of add_ over reshaped
+        slices cost 140 us for the 8 tensors of a [2,1,1] model, more than its kernels)."""
+        torch._foreach_add_(self._views, direction.split(self._numels), alpha=step)
 
     def _set(self, values: list[Tensor]) -> None:
         with torch.no_grad():
-            for p, v in zip(self._params, values):
-                p.copy_(v)
+            torch._foreach_copy_(self._params, values)
 
     def _evaluate(self, closure: Callable[[], Tensor], x: list[Tensor], t: float, d: Tensor) -> tuple[float, Tensor]:
         self._add(t, d)
@@ -79,6 +87,7 @@ class LBFGS:
         """One optimizer step: up to max_iter quasi-Newton iterations. ``closure`` must zero grads, compute the
         loss, call backward and return the loss."""
         closure = torch.enable_grad()(closure)
+        self._flat_views()
         g = self.param_groups[0]
         lr, max_iter, history = g["lr"], g["max_iter"], g["history_size"]
         tol_grad, tol_change, tol_ys = g["tolerance_grad"], g["tolerance_change"], g["tolerance_ys"]
