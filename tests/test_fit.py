@@ -130,3 +130,22 @@ def test_fit_is_silent_and_progress_bar_on_request(ds, capsys):
     assert out.out == "" and out.err == ""
     _model().fit(ds, steps=2, progress=True)
     assert "fit" in capsys.readouterr().err
+
+
+def test_fused_sparsity_penalty_matches_the_op_by_op_one():
+    """The one-node penalty (hand-written gradient) against autograd through the plain ops, and gradcheck."""
+    from kanlab.regularize import _penalty_torch, sparsity_penalty
+
+    gen = torch.Generator().manual_seed(0)
+    for shape in ((1, 1), (5, 2), (3, 7)):
+        s = (torch.rand(shape, dtype=torch.float64, generator=gen) * 2).requires_grad_(True)
+        s.data[0, 0] = 0.0  # a pruned edge: scale exactly zero
+        a = sparsity_penalty(s, 0.7, 10.0)
+        b = _penalty_torch(s, 0.7, 10.0)
+        assert torch.allclose(a, b, rtol=1e-13, atol=1e-13)
+        (ga,) = torch.autograd.grad(a, s)
+        (gb,) = torch.autograd.grad(b, s)
+        assert torch.allclose(ga, gb, rtol=1e-10, atol=1e-12)
+        s2 = s.detach().clamp_min(0.05).requires_grad_(True)
+        assert torch.autograd.gradcheck(lambda t: sparsity_penalty(t, 0.7, 10.0), (s2,))
+        assert torch.autograd.gradgradcheck(lambda t: sparsity_penalty(t, 0.7, 10.0), (s2,))
