@@ -18,6 +18,9 @@ _build.BUILDS = [(["-O1", "-g", "-fsanitize=address", "-fno-omit-frame-pointer",
                   ["-fsanitize=address", "-pthread", "-lmvec", "-lm"])]
 if not native.available():
     sys.exit("the AddressSanitizer build of the kernels failed (is libasan preloaded?)")
-# the portable-build test recompiles without the sanitizer: leave it out here
+# Left out here: the portable-build test (it recompiles without the sanitizer); torch.compile/export (slow, and no
+# kernel code of their own); and the test whose ops raise through torch's dispatcher: a Python exception crossing
+# libtorch's C++ frames ends the process silently under the preloaded ASan runtime (without kanlab's kernels
+# involved: the op refuses its arguments before any kernel runs)
 sys.exit(pytest.main(["-x", "-q", "-p", "no:cacheprovider", "tests/test_native.py", "tests/test_layer.py",
-                      "tests/test_ops.py", "-k", "not portable and not compile and not export"]))
+                      "tests/test_ops.py", "-k", "not portable and not compile and not export and not refuse_a_mode"]))
