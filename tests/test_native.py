@@ -222,13 +222,15 @@ def test_basis_values_and_slopes_match_the_reference(dtype, tol, k, uniform):
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape checks become constants: expected
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace itself is deprecated in torch 2.13
-def test_tracing_uses_the_torch_path():
-    """A traced model holds torch ops only (the ctypes kernels cannot be recorded), and matches the eager one."""
+def test_jit_trace_records_the_registered_op():
+    """torch.jit.trace records kanlab::layer (the kernels' torch op, not an opaque Python call), and the traced
+    model matches the eager one."""
     from kanlab import KAN
 
     model = KAN([3, 4, 2], grid=5, k=3, seed=0)
     x = torch.rand(16, 3) * 2 - 1
     traced = torch.jit.trace(model, x, check_trace=False)
+    assert "kanlab::layer" in str(traced.inlined_graph)
     assert (traced(x) - model(x)).abs().max() < 1e-5
 
 
