@@ -149,16 +149,16 @@ class ThroughOp(nn.Module):
 def crossover(reps: int, inner: int) -> int:
     """Time sparse against dense (x needing its gradient, as in a hidden layer) over outputs and grid sizes."""
     gen = torch.Generator().manual_seed(0)
-    print("| in | out | G | features/(k+2) | sparse | dense | sparse/dense | chosen |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"default mode: {native.DEFAULT_MODE}")
+    print("| in | out | G | features/(k+2) | sparse | dense | sparse/dense |")
+    print("|---|---|---|---|---|---|---|")
     for n_in, n_out in [(64, 1), (64, 2), (64, 4), (64, 8), (64, 16), (64, 32), (64, 64), (256, 128), (256, 256)]:
         for grid in (3, 5, 10, 20):
             m = KANLayer(n_in, n_out, grid=grid, k=3, generator=gen)
             x = (torch.rand(1000, n_in, generator=gen) * 2 - 1).requires_grad_(True)
             ts, td, r = race(fwd_bwd(ForcedMode(m, "sparse"), x), fwd_bwd(ForcedMode(m, "dense"), x), reps, inner)
-            chosen = "sparse" if native.use_sparse(m.n_basis, 3, n_out) else "dense"
             print(f"| {n_in} | {n_out} | {grid} | {(1 + m.n_basis) / 5:.1f} | {ts * 1e3:.2f} ms | {td * 1e3:.2f} ms "
-                  f"| {r:.2f} | {chosen} |", flush=True)
+                  f"| {r:.2f} |", flush=True)
     return 0
 
 

@@ -10,7 +10,7 @@ def path(request, monkeypatch):
     """Every test here runs on the three paths: the native sparse and dense kernels and the pure torch one."""
     if request.param != "torch" and not native.available():
         pytest.fail("the native kernels did not compile (is a C compiler installed?)")
-    monkeypatch.setattr(native, "SPARSE_THRESHOLDS", [(0, 0.0 if request.param == "sparse" else float("inf"))])
+    monkeypatch.setattr(native, "DEFAULT_MODE", "dense" if request.param == "dense" else "sparse")
     prev = native.set_enabled(request.param != "torch")
     yield request.param
     native.set_enabled(prev)

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from . import native, splines
-from .ops import BASE_FUNCTIONS, _check_base_fun, _default_mode, _features, feature_cov, fold_weight, kan_layer
+from .ops import (BASE_FUNCTIONS, _check_base_fun, _default_mode, _features, feature_cov, fold_weight, grid_state,
+                  kan_layer)
 
 __all__ = ["KANLayer", "BASE_FUNCTIONS"]
 
@@ -105,7 +106,7 @@ class KANLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, in) -> (B, out)."""
         self.check_state(x)
-        mode = _default_mode(x, self.k, self.base_fun, self.n_basis, self.out_dim)
+        mode = _default_mode(x, self.k, self.base_fun)
         if native.tracing():  # torch.compile / export / jit.trace: the registered op (see ops.kan_layer)
             return kan_layer(x, self.mask, self.scale_base, self.scale_sp, self.coef, self.grid, self.k, False,
                              self.base_fun, None, mode)
@@ -155,13 +156,7 @@ class KANLayer(nn.Module):
         if (cached is not None and cached[1] == k and cached[0].shape == g.shape and cached[0].dtype == g.dtype
                 and cached[0].device == g.device and torch.equal(cached[0], g)):
             return cached[2], cached[3]
-        with torch.no_grad():
-            diffs = g.diff(dim=1)
-            if not bool(torch.isfinite(g).all()) or bool((diffs < 0).any()):
-                raise ValueError("the layer's grid has NaN/inf or decreasing knots; every row must be finite and "
-                                 "non-decreasing")
-            uniform = splines.is_uniform(g) and bool((diffs > 0).all())
-            table = native.knot_table(g, k)
+        uniform, table = grid_state(g, k)
         self.__dict__["_grid_cache"] = (g.detach().clone(), k, uniform, table)
         return uniform, table
 

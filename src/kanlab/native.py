@@ -31,7 +31,7 @@ from . import _build
 
 __all__ = ["available", "enabled", "set_enabled", "supports", "knot_table", "features", "backward_x",
            "sparse_forward", "sparse_backward", "fold_forward", "fold_backward", "feature_cov",
-           "feature_cov_backward", "use_sparse", "KMAX"]
+           "feature_cov_backward", "DEFAULT_MODE", "KMAX"]
 
 log = logging.getLogger(__name__)
 
@@ -208,25 +208,12 @@ def backward_x(x: Tensor, g: Tensor, table: Tensor, n_knots: int, k: int, unifor
     return grad
 
 
-def use_sparse(n_basis: int, k: int, out_dim: int) -> bool:
-    """Whether the sparse kernels beat features + dense GEMM for a layer with 1 + n_basis features per input.
-
-    Sparse does k + 2 row updates of length out_dim per input value where the GEMM does 1 + n_basis, at a lower
-    efficiency per multiply-add and with a fixed cost per input value, so it pays off sooner for wide outputs.
-    The thresholds come from ``benchmarks/bench_layer.py --crossover`` (CPU, 2 threads).
-    """
-    for min_out, ratio in SPARSE_THRESHOLDS:
-        if out_dim >= min_out:
-            return 1 + n_basis >= ratio * (k + 2)
-    return False
-
-
-# (smallest out_dim, features per input / (k + 2) from which sparse wins), widest first. Sparse everywhere: after
-# the 256-bit register tiles (AVX2) it measured as fast as or faster than dense for every shape tried on a 2-core
-# AMD EPYC (benchmarks/bench_layer.py --crossover), and dense mode's GEMM runs on torch's OpenMP threads, which
-# spin: with two processes on the machine a [2,5,1] step with dense first layers took 10x its time alone, 2.2x
-# with sparse ones (benchmarks/bench_contention.py). The dense mode stays available (layer_function(mode=...)).
-SPARSE_THRESHOLDS: list[tuple[int, float]] = [(1, 0.0)]
+# The native mode a layer uses by default. Sparse everywhere: after the 256-bit register tiles (AVX2) it measured as
+# fast as or faster than dense for every shape tried on a 2-core AMD EPYC (benchmarks/bench_layer.py --crossover),
+# and dense mode's GEMM runs on torch's OpenMP threads, which spin: with two processes on the machine a [2,5,1] step
+# with dense first layers took 10x its time alone, 2.2x with sparse ones (benchmarks/bench_contention.py). The dense
+# mode stays available (layer_function(mode="dense")).
+DEFAULT_MODE = "sparse"
 
 
 def _check(rc: int, what: str) -> None:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from . import native, splines
 
-__all__ = ["BASE_FUNCTIONS", "layer_function", "fold_weight", "feature_cov", "kan_layer"]
+__all__ = ["BASE_FUNCTIONS", "layer_function", "fold_weight", "feature_cov", "kan_layer", "grid_state"]
 
 
 def _silu(x: Tensor) -> Tensor:
@@ -191,18 +191,28 @@ class _KANLayerFoldFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         x, weight, grid, table, mask, sb, sp, coef, *saved = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad[0], any(ctx.needs_input_grad[2:5])
-        if torch.is_grad_enabled():  # create_graph: a weight connected to the parameters, differentiable grads
-            weight = _fold_torch(mask, sb, sp, coef)
-        direct = ctx.conf[3] == "sparse" and not torch.is_grad_enabled()
-        grad_x, grad_w = _layer_backward(grad_out, x, weight, grid, tuple(saved), table, ctx.conf, need_x, need_w,
-                                         fold=(mask * sp, coef) if direct else None)
-        g_sb = g_sp = g_coef = None
-        if need_w and direct:  # the kernel already took the fold's gradient
-            g_wb, g_ws, g_coef = grad_w
-            g_sb, g_sp = g_wb * mask, g_ws * mask
-        elif need_w:
-            g_sb, g_sp, g_coef = _fold_grads(grad_w, mask, sp, coef)
-        return grad_x, None, g_sb, g_sp, g_coef, None, None, None, None, None, None
+        grads = _fold_layer_backward(grad_out, x, mask, sb, sp, coef, grid, weight, tuple(saved), table, ctx.conf,
+                                     need_x, need_w)
+        return grads[0], None, *grads[1:], None, None, None, None, None, None
+
+
+def _fold_layer_backward(grad_out: Tensor, x: Tensor, mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor,
+                         grid: Tensor, weight: Tensor | None, saved: tuple, table: Tensor | None, conf: tuple,
+                         need_x: bool, need_w: bool) -> tuple[Tensor | None, ...]:
+    """(dL/dx, dL/dsb, dL/dsp, dL/dcoef) of the layer from its parameters, None where not needed; ``weight`` and
+    ``saved`` are the forward's (see :func:`_layer_forward`). Under create_graph everything is rebuilt from x and
+    the parameters with differentiable torch ops; in sparse mode the kernel takes the fold's gradient itself."""
+    if torch.is_grad_enabled():  # create_graph: a weight connected to the parameters, differentiable grads
+        weight = _fold_torch(mask, sb, sp, coef)
+    direct = conf[3] == "sparse" and not torch.is_grad_enabled()
+    grad_x, grad_w = _layer_backward(grad_out, x, weight, grid, saved, table, conf, need_x, need_w,
+                                     fold=(mask * sp, coef) if direct else None)
+    if not need_w:
+        return grad_x, None, None, None
+    if direct:  # the kernel already took the fold's gradient
+        g_wb, g_ws, g_coef = grad_w
+        return grad_x, g_wb * mask, g_ws * mask, g_coef
+    return (grad_x, *_fold_grads(grad_w, mask, sp, coef))
 
 
 def _fold_torch(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
@@ -275,20 +285,17 @@ def feature_cov(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str, table
     return _FeatureCovFunction.apply(x, grid, k, uniform, base, table)
 
 
-def _default_mode(x: Tensor, k: int, base: str, n_basis: int, out_dim: int) -> str:
-    """"sparse" or "dense" where the native kernels apply (whichever measured faster for this shape), else "torch"."""
-    if not native.supports(x, k, base):
-        return "torch"
-    return "sparse" if native.use_sparse(n_basis, k, out_dim) else "dense"
+def _default_mode(x: Tensor, k: int, base: str) -> str:
+    """native.DEFAULT_MODE where the native kernels apply, else "torch"."""
+    return native.DEFAULT_MODE if native.supports(x, k, base) else "torch"
 
 
 def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
                    table: Tensor | None = None, mode: str | None = None) -> Tensor:
     """features(x) @ weight through the layer's autograd function: x (B, in), weight (in, 1 + nb, out) -> (B, out).
 
-    ``mode`` is "sparse", "dense" or "torch" (see :class:`_KANLayerFunction`); by default the native kernels are
-    used where they apply, sparse on grids where that is faster. ``table`` is their knot layout, built when not
-    given.
+    ``mode`` is "sparse", "dense" or "torch" (see :class:`_KANLayerFunction`); by default native.DEFAULT_MODE where
+    the native kernels apply. ``table`` is their knot layout, built when not given.
     """
     n_in, n_knots = x.shape[1], grid.shape[1]
     if grid.shape[0] != n_in or weight.ndim != 3 or weight.shape[:2] != (n_in, n_knots - k):
@@ -302,13 +309,8 @@ def layer_function(x: Tensor, weight: Tensor, grid: Tensor, k: int, uniform: boo
                             f"(x.to({t.dtype})) or the layer")
         if t.device != x.device:
             raise ValueError(f"input is on {x.device} but the layer's {name} is on {t.device}")
-    if mode is None:
-        mode = _default_mode(x, k, base, weight.shape[1] - 1, weight.shape[2])
-    elif mode not in ("sparse", "dense", "torch"):
-        raise ValueError(f"unknown mode {mode!r}; choose 'sparse', 'dense' or 'torch'")
-    elif mode != "torch" and not native.supports(x, k, base):
-        raise ValueError(f"mode {mode!r} needs the native kernels, which do not apply here "
-                         f"(device {x.device}, dtype {x.dtype}, k={k}, or disabled)")
+    mode = _default_mode(x, k, base) if mode is None else mode
+    _check_mode(mode, x, k, base)
     if native.tracing():  # torch.jit.trace / torch.compile: plain differentiable ops (the model-level op is kan_layer)
         return _features(x, grid, k, uniform, base)[0] @ _flat(weight)
     if mode != "torch" and table is None:
@@ -344,9 +346,16 @@ def kan_layer(x: Tensor, mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor, gri
 # ---------------------------------------------------------------------------------------------------------------
 # torch.library registrations: kanlab::layer, kanlab::fold, kanlab::feature_cov and their backwards
 # ---------------------------------------------------------------------------------------------------------------
-def _derived(grid: Tensor, k: int, mode: str) -> tuple[Tensor | None, bool]:
-    """The knot table (native modes) and the uniform flag, from the grid itself."""
-    return (native.knot_table(grid, k) if mode != "torch" else None), splines.is_uniform(grid)
+def grid_state(grid: Tensor, k: int) -> tuple[bool, Tensor]:
+    """(uniform, knot table for the kernels) of a grid (in, n_knots), after checking it: every row finite and
+    non-decreasing (ValueError otherwise). ``uniform``: evenly spaced rows with no repeated knot, which selects the
+    closed-form basis. KANLayer caches this per grid; the registered ops derive it on every call."""
+    with torch.no_grad():
+        diffs = grid.diff(dim=1)
+        if not bool(torch.isfinite(grid).all()) or bool((diffs < 0).any()):
+            raise ValueError("the layer's grid has NaN/inf or decreasing knots; every row must be finite and "
+                             "non-decreasing")
+        return splines.is_uniform(grid) and bool((diffs > 0).all()), native.knot_table(grid, k)
 
 
 @torch.library.custom_op("kanlab::layer", mutates_args=())
@@ -354,7 +363,7 @@ def _layer_op(x: Tensor, mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor, gri
               mode: str) -> Tensor:
     """y (B, out) = features(x) @ fold(mask, sb, sp, coef); see :func:`kan_layer`."""
     _check_mode(mode, x, k, base)
-    table, uniform = _derived(grid, k, mode)
+    uniform, table = grid_state(grid, k)
     with torch.no_grad():
         return _layer_forward(x, _fold_values(mask, sb, sp, coef), grid, k, uniform, base, table, mode, False)[0]
 
@@ -370,19 +379,12 @@ def _layer_backward_op(grad_out: Tensor, x: Tensor, mask: Tensor, sb: Tensor, sp
                        ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(dL/dx, dL/dsb, dL/dsp, dL/dcoef) of kanlab::layer; an unwanted gradient comes back as an empty tensor."""
     _check_mode(mode, x, k, base)
-    table, uniform = _derived(grid, k, mode)
+    uniform, table = grid_state(grid, k)
     with torch.no_grad():
-        weight = _fold_values(mask, sb, sp, coef)
         saved = _saved_features(x, grid, k, uniform, base, table, mode, need_x)
-        direct = mode == "sparse"
-        gx, gw = _layer_backward(grad_out, x, weight, grid, saved, table, (k, uniform, base, mode), need_x, need_w,
-                                 fold=(mask * sp, coef) if direct else None)
-        g_sb = g_sp = g_coef = None
-        if need_w and direct:
-            g_wb, g_ws, g_coef = gw
-            g_sb, g_sp = g_wb * mask, g_ws * mask
-        elif need_w:
-            g_sb, g_sp, g_coef = _fold_grads(gw, mask, sp, coef)
+        gx, g_sb, g_sp, g_coef = _fold_layer_backward(grad_out, x, mask, sb, sp, coef, grid,
+                                                      _fold_values(mask, sb, sp, coef), saved, table,
+                                                      (k, uniform, base, mode), need_x, need_w)
     empty = x.new_empty(0)
     return (gx if gx is not None else empty, g_sb if g_sb is not None else empty,
             g_sp if g_sp is not None else empty.clone(), g_coef if g_coef is not None else empty.clone())
@@ -406,10 +408,8 @@ def _layer_op_backward(ctx, grad_out: Tensor):
     k, base, mode = ctx.conf
     need_x, need_w = ctx.needs_input_grad[0], any(ctx.needs_input_grad[2:5])
     if torch.is_grad_enabled():  # create_graph: differentiable torch ops (as the eager Function does)
-        uniform = splines.is_uniform(grid)
-        gx, gw = _layer_backward(grad_out, x, _fold_torch(mask, sb, sp, coef), grid, (None, None, None), None,
-                                 (k, uniform, base, "torch"), need_x, need_w)
-        g_sb, g_sp, g_coef = _fold_grads(gw, mask, sp, coef) if need_w else (None, None, None)
+        gx, g_sb, g_sp, g_coef = _fold_layer_backward(grad_out, x, mask, sb, sp, coef, grid, None, (None,) * 3, None,
+                                                      (k, grid_state(grid, k)[0], base, mode), need_x, need_w)
     else:
         gx, g_sb, g_sp, g_coef = torch.ops.kanlab.layer_backward(grad_out, x, mask, sb, sp, coef, grid, k, base, mode,
                                                                  need_x, need_w)
@@ -463,7 +463,7 @@ _fold_op.register_autograd(_fold_op_backward, setup_context=_fold_setup)
 def _feature_cov_op(x: Tensor, grid: Tensor, k: int, base: str) -> tuple[Tensor, Tensor]:
     """(cov (in, 1 + nb, 1 + nb), mean features (in, 1 + nb) in float64); see :func:`feature_cov`."""
     _check_mode("sparse", x, k, base)
-    table, uniform = _derived(grid, k, "sparse")
+    uniform, table = grid_state(grid, k)
     return native.feature_cov(x, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype), base)
 
 
@@ -477,7 +477,7 @@ def _(x, grid, k, base):
 def _feature_cov_backward_op(x: Tensor, grad_cov: Tensor, mean: Tensor, grid: Tensor, k: int, base: str) -> Tensor:
     """dL/dx (B, in) from dL/dcov."""
     _check_mode("sparse", x, k, base)
-    table, uniform = _derived(grid, k, "sparse")
+    uniform, table = grid_state(grid, k)
     return native.feature_cov_backward(x, grad_cov, mean, table, grid.shape[1], k, uniform,
                                        splines.uniform_matrix(k, x.dtype), base)
 
@@ -499,7 +499,7 @@ def _feature_cov_op_backward(ctx, grad_cov: Tensor, grad_mean: Tensor):
     x, grid, mean = ctx.saved_tensors
     k, base = ctx.conf
     if torch.is_grad_enabled():
-        cov = _feature_cov_torch(x, grid, k, splines.is_uniform(grid), base)
+        cov = _feature_cov_torch(x, grid, k, grid_state(grid, k)[0], base)
         (gx,) = torch.autograd.grad(cov, x, grad_cov, create_graph=True)
     else:
         gx = torch.ops.kanlab.feature_cov_backward(x, grad_cov, mean, grid, k, base)

@@ -39,7 +39,8 @@ class LBFGS:
         self.param_groups = [dict(params=params, **self.defaults)]
         self.state: dict[Tensor, dict] = {p: {} for p in params[:1]}
         self._params: list[Tensor] = params
-        self._numels = [p.numel() for p in params]
+        self._views: list[Tensor] = []  # 1-D views of the parameters, see _flat_views
+        self._numels: list[int] = []
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params:
@@ -57,13 +58,11 @@ class LBFGS:
     def _flat_views(self) -> list[Tensor]:
         """1-D views of the parameters, kept between calls and rebuilt when a parameter's storage was replaced
         (``p.data = ...``, as update_grid does to coef)."""
-        views = self.__dict__.get("_views")
-        if views is None or any(v.data_ptr() != p.data_ptr() or v.numel() != p.numel()
-                                for v, p in zip(views, self._params)):
-            views = [p.detach().view(-1) for p in self._params]
+        if not self._views or any(v.data_ptr() != p.data_ptr() or v.numel() != p.numel()
+                                  for v, p in zip(self._views, self._params)):
+            self._views = [p.detach().view(-1) for p in self._params]
             self._numels = [p.numel() for p in self._params]
-            self._views = views
-        return views
+        return self._views
 
     def _add(self, step: float, direction: Tensor) -> None:
         """params += step * direction (flat): one foreach op on cached 1-D views (a loop of add_ over reshaped
