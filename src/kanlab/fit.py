@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .data import check_finite
 from .model import KAN
+from .objective import FlatObjective, applies
 from .optim import LBFGS
 from .regularize import regularization
 
@@ -204,6 +205,8 @@ def fit(
         return _rmse(pred, y) if pred.shape == y.shape else objective_fn(pred, y)
 
     model.fit_input_ = x_tr
+    # full-batch L-BFGS on the default loss and penalty can skip autograd (see kanlab.objective)
+    flat_ok = opt == "LBFGS" and full and loss_fn is None and lamb_coef == 0 and lamb_coefdiff == 0
     state: dict[str, Tensor] = {}
 
     reg_kw = dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
@@ -231,16 +234,25 @@ def fit(
         if update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0:
             model.update_grid(xb)
         backup = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
-        closure = closure_for(xb, yb)
-        optimizer.step(closure)
-        with torch.no_grad():
-            if opt == "LBFGS":
-                # the closure's last call may be a line-search probe: evaluate at the accepted parameters
-                train_metric = summary(model(xb, singularity_avoiding, y_th), yb)
-            else:
-                train_metric = summary(state["pred"], yb)
-            te_ids = slice(None) if full else torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
-            test_metric = summary(model(x_te[te_ids], singularity_avoiding, y_th), y_te[te_ids])
+        te_ids = slice(None) if full else torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
+        if flat_ok and applies(model, params, xb):  # checked every step: a callback may have changed the model
+            # loss and gradient without autograd (kanlab.objective), for the grid state of this step
+            objective = FlatObjective(model, params, xb, yb, lamb, lamb_l1, lamb_entropy)
+            v = optimizer.flat_params()
+            v = optimizer.minimize(objective, v, *objective(v))
+            optimizer.set_params(v)
+            state["reg"] = torch.tensor(objective.last_reg)
+            train_metric = summary(objective.predict(v), yb)
+            test_metric = summary(objective.predict(v, x_te[te_ids]), y_te[te_ids])
+        else:
+            optimizer.step(closure_for(xb, yb))
+            with torch.no_grad():
+                if opt == "LBFGS":
+                    # the closure's last call may be a line-search probe: evaluate at the accepted parameters
+                    train_metric = summary(model(xb, singularity_avoiding, y_th), yb)
+                else:
+                    train_metric = summary(state["pred"], yb)
+                test_metric = summary(model(x_te[te_ids], singularity_avoiding, y_th), y_te[te_ids])
         finite = math.isfinite(float(train_metric)) and all(bool(torch.isfinite(p).all()) for p in params)
         if not finite:
             model.load_state_dict(backup)
