@@ -233,3 +233,19 @@ def test_symbolic_workflow_writes_no_files(tmp_path, monkeypatch):
     model.auto_symbolic(lib=["x", "x^2", "sin"])
     model.symbolic_formula()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("weight_simple", [0.0, 0.8, 1.0])
+def test_auto_symbolic_picks_the_full_rankings_first(weight_simple):
+    """auto_symbolic skips functions that cannot win (simplest first, bounded by a perfect fit); its choice must be
+    the first of suggest_symbolic's full ranking, for clean and for noisy edges."""
+    from kanlab.symbolic.fit import _rank
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(300, generator=gen, dtype=torch.float64) * 2 - 1
+    targets = [torch.sin(3 * x), x**2, torch.exp(x) + 0.05 * torch.randn(300, generator=gen, dtype=torch.float64),
+               torch.tanh(2 * x) + 0.3 * x, x.abs()]
+    for y in targets:
+        full = _rank(x, y, DEFAULT_LIBRARY, weight_simple, None)
+        best = _rank(x, y, DEFAULT_LIBRARY, weight_simple, 1)
+        assert len(best) == 1 and best[0] == full[0]

@@ -164,7 +164,10 @@ def _polish(x: Tensor, y: Tensor, fn: SymbolicFunction, a: float, b: float, r2: 
         trial = p + step
         new_cost = float((residual(trial) ** 2).sum())
         if math.isfinite(new_cost) and new_cost < cost:
+            converged = cost - new_cost <= 1e-14 * cost  # no relative progress left to make
             p, cost, lam = trial, new_cost, lam * 0.3
+            if converged:
+                break
         else:
             lam *= 10
             if lam > 1e8:
@@ -202,13 +205,27 @@ def _rank(xs: Tensor, ys: Tensor, library: SymbolicLibrary, weight_simple: float
     flat = float(ys.std()) <= 1e-9 * (1.0 + float(ys.abs().max())) if ys.numel() > 1 else True
     if flat:  # no signal: the zero function, whatever the library
         return [Suggestion("0", 1.0, 0.0, 0.0, (1.0, 0.0, 0.0, float(ys.mean())))]
-    out = []
-    for name, fn in library.items():
+    entries = list(library.items())
+    if topk == 1:
+        # only the best is wanted: visit the simplest first and skip any function that could not win even with a
+        # perfect fit (r^2 = 1); the winner is the one the full ranking would put first
+        order = sorted(range(len(entries)), key=lambda n: entries[n][1].complexity)
+    else:
+        order = list(range(len(entries)))
+    best_r2_loss = math.log2(1e-5)
+    scored: list[tuple[float, int, Suggestion]] = []
+    for n in order:
+        name, fn = entries[n]
+        if topk == 1 and scored:
+            bound, lead = weight_simple * fn.complexity + (1 - weight_simple) * best_r2_loss, min(scored)
+            if (bound, n) > lead[:2]:
+                continue
         fit = fit_affine(xs, ys, fn, **fit_kwargs)
         r2_loss = math.log2(1 + 1e-5 - min(fit.r2, 1.0))
         score = weight_simple * fn.complexity + (1 - weight_simple) * r2_loss
-        out.append(Suggestion(name, fit.r2, fn.complexity, score, fit.params))
-    out.sort(key=lambda s: s.score)  # stable: ties keep the library's order
+        scored.append((score, n, Suggestion(name, fit.r2, fn.complexity, score, fit.params)))
+    scored.sort(key=lambda e: e[:2])  # ties keep the library's order
+    out = [e[2] for e in scored]
     return out[:topk] if topk else out
 
 
