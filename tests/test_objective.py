@@ -46,6 +46,31 @@ def test_matches_autograd(lamb, width):
     assert np.abs(ref_grad).max() > 1e-3  # a gradient worth comparing
 
 
+@pytest.mark.parametrize("lamb", [0.0, 0.01])
+def test_symbolic_edges_match_autograd(lamb):
+    """Symbolic edges (some alongside their splines, a layer with every spline off) through their own graph."""
+    ds = _data()
+    x, y = ds["train_input"], ds["train_label"]
+    model = KAN([2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+    model.fix_symbolic(0, 0, 0, "sin", fit_params=False)
+    model.fix_symbolic(0, 1, 2, "log", fit_params=False)  # singular on half the inputs: the safe variant runs
+    model.set_mode(0, 1, 2, "ns")
+    for j in range(3):
+        model.fix_symbolic(1, j, 0, "x^2", fit_params=False)
+    with torch.no_grad():
+        model.symbolic[0].affine.add_(0.1)
+    assert not model.layers[1].mask.any()
+    params = [p for p in model.parameters() if p.requires_grad]
+    v = LBFGS(params).flat_params()
+    loss, grad = FlatObjective(model, params, x, y, lamb, 1.0, 10.0)(v)
+    ref_loss, ref_grad = _autograd(model, params, x, y, lamb)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12)
+    at = next(n for n, p in enumerate(params) if p is model.symbolic[1].affine)
+    start = sum(p.numel() for p in params[:at])
+    assert np.abs(grad[start: start + params[at].numel()]).max() > 1e-3  # the symbolic parameters get theirs
+
+
 def test_frozen_parameters_and_float32():
     ds = _data(torch.float32)
     model = KAN([2, 3, 1], grid=4, k=2, seed=2, sb_trainable=False, dtype=torch.float32)
@@ -85,10 +110,9 @@ def test_applies_only_where_it_is_exact():
     handle = model.register_forward_hook(lambda *a: None)
     assert not applies(model, params, x)
     handle.remove()
-    model.fix_symbolic(0, 0, 0, "sin", fit_params=False)
-    assert not applies(model, params, x)
-    with pytest.raises(ValueError, match="no symbolic edge"):
-        FlatObjective(model, params, x, ds["train_label"])
+    with pytest.raises(ValueError, match="stock KANs"):
+        FlatObjective(model, params + [torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))], x,
+                      ds["train_label"])
     prev = native.set_enabled(False)
     try:
         assert not applies(KAN([2, 1], dtype=torch.float64), [], x)

@@ -237,7 +237,7 @@ def fit(
         te_ids = slice(None) if full else torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
         if flat_ok and applies(model, params, xb):  # checked every step: a callback may have changed the model
             # loss and gradient without autograd (kanlab.objective), for the grid state of this step
-            objective = FlatObjective(model, params, xb, yb, lamb, lamb_l1, lamb_entropy)
+            objective = FlatObjective(model, params, xb, yb, lamb, lamb_l1, lamb_entropy, singularity_avoiding, y_th)
             v = optimizer.flat_params()
             v = optimizer.minimize(objective, v, *objective(v))
             optimizer.set_params(v)

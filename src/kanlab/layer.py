@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from . import native, splines
-from .ops import (BASE_FUNCTIONS, _check_base_fun, _default_mode, _features, feature_cov, fold_weight, grid_state,
-                  kan_layer)
+from .ops import (BASE_FUNCTIONS, _check_base_fun, _default_mode, _features, dense_basis, feature_cov, fold_weight,
+                  grid_state, kan_layer)
 
 __all__ = ["KANLayer", "BASE_FUNCTIONS"]
 
@@ -171,9 +171,7 @@ class KANLayer(nn.Module):
 
     def spline_activations(self, x: Tensor) -> Tensor:
         """The raw splines sum_c coef B_c(x), without scales or mask: (B, in) -> (B, in, out)."""
-        i, vals, _ = splines.local_basis(x, self.grid, self.k, self.uniform, derivatives=False)
-        basis = splines.padded_dense(i, vals, self.n_basis)  # (B, in, nb)
-        return torch.einsum("bic,ioc->bio", basis, self.coef)
+        return torch.einsum("bic,ioc->bio", dense_basis(x, self.grid, self.k), self.coef)
 
     def edge_std(self, x: Tensor) -> Tensor:
         """Standard deviation over the batch of every edge's output, without the (B, in, out) tensor: (in, out).
@@ -194,7 +192,7 @@ class KANLayer(nn.Module):
         spline keeps its values on the samples."""
         y = self.spline_activations(x)  # (B, in, out)
         new_grid = splines.sample_grid(x, self.num, self.k, self.grid_eps)
-        self.coef.data = splines.curve2coef(x, y, new_grid, self.k)
+        self.coef.data = splines.curve2coef(x, y, new_grid, self.k, basis=dense_basis(x, new_grid, self.k))
         self.grid = new_grid
 
     @torch.no_grad()
@@ -211,7 +209,8 @@ class KANLayer(nn.Module):
         n = (max(new_num, self.num) + 2 * self.k) * samples_per_interval * (self.k + 1) + 1
         s = torch.linspace(0, 1, n, dtype=self.grid.dtype, device=self.grid.device).unsqueeze(1)
         xs = inner_lo + (inner_hi - inner_lo) * s  # (n, in)
-        new.coef = nn.Parameter(splines.curve2coef(xs, self.spline_activations(xs), new_grid, self.k),
+        new.coef = nn.Parameter(splines.curve2coef(xs, self.spline_activations(xs), new_grid, self.k,
+                                                   basis=dense_basis(xs, new_grid, self.k)),
                                 requires_grad=self.coef.requires_grad)
         new.grid = new_grid
         return new

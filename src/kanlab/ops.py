@@ -67,6 +67,18 @@ def _features(x: Tensor, grid: Tensor, k: int, uniform: bool, base: str,
     return feat.reshape(x.shape[0], x.shape[1] * (1 + nb)), i, ders  # reshape: a zero-row batch works too
 
 
+def dense_basis(x: Tensor, grid: Tensor, k: int) -> Tensor:
+    """The B-spline bases of every input, no autograd: x (B, in), grid (in, n_knots) -> (B, in, n_knots - k - 1).
+    One native pass on the CPU (grid checked by :func:`grid_state`), :func:`kanlab.splines.bspline_basis`
+    elsewhere; the same values either way (points off the grid get zeros)."""
+    if not native.supports(x, k, "zero") or native.tracing() or grid.dtype != x.dtype or grid.device != x.device \
+            or grid.ndim != 2 or grid.shape[0] != x.shape[1] or x.ndim != 2:
+        return splines.bspline_basis(x, grid, k)
+    uniform, table = grid_state(grid, k)
+    feat = native.features(x, table, grid.shape[1], k, uniform, splines.uniform_matrix(k, x.dtype), "zero")
+    return feat.view(x.shape[0], x.shape[1], grid.shape[1] - k)[..., 1:]
+
+
 def _flat(weight: Tensor) -> Tensor:
     """(in, 1 + nb, out) -> (in * (1 + nb), out), also when a dimension is 0."""
     return weight.reshape(weight.shape[0] * weight.shape[1], weight.shape[2])

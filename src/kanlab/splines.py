@@ -236,10 +236,12 @@ def coef2curve(x: Tensor, grid: Tensor, coef: Tensor, k: int) -> Tensor:
     return torch.einsum("bic,ioc->bio", bspline_basis(x, grid, k), coef)
 
 
-def curve2coef(x: Tensor, y: Tensor, grid: Tensor, k: int, ridge: float | None = None) -> Tensor:
+def curve2coef(x: Tensor, y: Tensor, grid: Tensor, k: int, ridge: float | None = None,
+               basis: Tensor | None = None) -> Tensor:
     """Least-squares spline coefficients, batched over inputs and outputs.
 
     x: (B, in), y: (B, in, out), grid: (in, G + 2k + 1) -> coef (in, out, G + k).
+    basis: bspline_basis(x, grid, k) when the caller has it (a faster evaluation, say), else computed here.
     A tiny ridge (relative to the Gram diagonal) keeps the system full rank when some bases see no samples, so the
     solve never fails silently; non-finite results raise.
     """
@@ -247,7 +249,12 @@ def curve2coef(x: Tensor, y: Tensor, grid: Tensor, k: int, ridge: float | None =
         raise ValueError(f"curve2coef: expected x (B, in) and y (B, in, out), got {tuple(x.shape)}, {tuple(y.shape)}")
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
         raise ValueError("curve2coef: samples contain NaN or inf")
-    a = bspline_basis(x, grid, k).transpose(0, 1)  # (in, B, nb)
+    nb = grid.shape[1] - k - 1
+    if basis is None:
+        basis = bspline_basis(x, grid, k)
+    elif tuple(basis.shape) != (*x.shape, nb):
+        raise ValueError(f"curve2coef: basis has shape {tuple(basis.shape)}, expected {(*x.shape, nb)}")
+    a = basis.transpose(0, 1)  # (in, B, nb)
     n_in, _, nb = a.shape
     if ridge is None:
         ridge = 1e-10 if x.dtype == torch.float64 else 1e-6

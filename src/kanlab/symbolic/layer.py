@@ -76,21 +76,24 @@ class SymbolicLayer(nn.Module):
         return bool(self.groups())
 
     # ------------------------------------------------------------------ evaluation
-    def edge_values(self, x: Tensor, singularity_avoiding: bool = False,
-                    y_th: float = 1000.0) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """Per group: (input ids (n,), output ids (n,), values (B, n)) of the active edges."""
+    def edge_values(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0,
+                    affine: Tensor | None = None) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """Per group: (input ids (n,), output ids (n,), values (B, n)) of the active edges; with ``affine`` (in, out,
+        4) in place of the layer's own parameters when given."""
+        affine = self.affine if affine is None else affine
         out = []
         for name, (ii_t, oo_t) in self._index_tensors(x.device).items():
             fn = self.library[name]
-            p = self.affine[ii_t, oo_t]  # (n, 4)
+            p = affine[ii_t, oo_t]  # (n, 4)
             z = p[:, 0] * x[:, ii_t] + p[:, 1]
             fz = fn.safe(z, y_th) if singularity_avoiding else fn.torch_fn(z)
             out.append((ii_t, oo_t, p[:, 2] * fz + p[:, 3]))
         return out
 
-    def forward(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0) -> Tensor | None:
-        """x: (B, in) -> (B, out), or None when no edge is symbolic."""
-        parts = self.edge_values(x, singularity_avoiding, y_th)
+    def forward(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0,
+                affine: Tensor | None = None) -> Tensor | None:
+        """x: (B, in) -> (B, out), or None when no edge is symbolic. ``affine``: see :meth:`edge_values`."""
+        parts = self.edge_values(x, singularity_avoiding, y_th, affine)
         if not parts:
             return None
         y = x.new_zeros(x.shape[0], self.out_dim)
