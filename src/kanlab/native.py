@@ -31,7 +31,8 @@ from . import _build
 
 __all__ = ["available", "enabled", "set_enabled", "supports", "knot_table", "features", "backward_x",
            "sparse_forward", "sparse_backward", "fold_forward", "fold_backward", "feature_cov",
-           "feature_cov_backward", "DEFAULT_MODE", "KMAX"]
+           "feature_cov_backward", "Bound", "bind_sparse_forward", "bind_sparse_backward", "bind_fold_forward",
+           "bind_fold_backward", "bind_feature_cov", "bind_feature_cov_backward", "DEFAULT_MODE", "KMAX"]
 
 log = logging.getLogger(__name__)
 
@@ -221,23 +222,96 @@ def _check(rc: int, what: str) -> None:
         raise RuntimeError(f"kanlab native {what} failed (code {rc})")
 
 
+class Bound:
+    """A kernel call whose arguments were checked once (by a ``bind_*`` function): calling it runs the C function
+    again on the same memory, with ``torch.get_num_threads()`` threads. It holds its tensors, so the memory stays
+    valid; the caller may change their values between calls (that is the point), never their shapes or storage.
+    Built for loops that evaluate the same shapes many times (:class:`kanlab.objective.FlatObjective`), where the
+    checks would cost more than the kernels."""
+
+    __slots__ = ("_fn", "_args", "_keep", "_what")
+
+    def __init__(self, fn, args: tuple, keep: tuple, what: str) -> None:
+        self._fn, self._args, self._keep, self._what = fn, args, keep, what
+
+    def __call__(self) -> None:
+        if self._fn is None:
+            return
+        rc = self._fn(*self._args, torch.get_num_threads())
+        if rc is not None:
+            _check(rc, self._what)
+
+
+def _zeroing(*outs: Tensor | None, fill: float = 0.0) -> Bound:
+    """A Bound for an empty problem: it only fills the outputs."""
+    outs = tuple(t for t in outs if t is not None)
+    b = Bound(None, (), outs, "")
+    for t in outs:
+        t.fill_(fill)
+    return b
+
+
+def _check_out(name: str, t: Tensor | None, shape: tuple, like: Tensor) -> None:
+    """Memory the C code writes (or reads in a bound call): a contiguous CPU tensor of like's dtype and this shape."""
+    if t is None:
+        return
+    _check_args(like, t)
+    if tuple(t.shape) != tuple(shape) or not t.is_contiguous():
+        raise ValueError(f"{name} must be a contiguous tensor of shape {tuple(shape)}, got {tuple(t.shape)}")
+
+
+def _check_in(**tensors: Tensor) -> None:
+    for name, t in tensors.items():
+        if not t.is_contiguous() or t.requires_grad:
+            raise ValueError(f"{name} must be contiguous and detached for a bound kernel call")
+
+
+def bind_sparse_forward(x: Tensor, weight: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool,
+                        matrix: Tensor, base: str, y: Tensor) -> Bound:
+    """y (B, out) = features(x) @ weight.view(-1, out) as a bound call; see :func:`sparse_forward`."""
+    _check_spline(x, table, n_knots, k, matrix, base, weight)
+    _check_weight(x, weight, n_knots, k)
+    _check_in(x=x, weight=weight, table=table, matrix=matrix)
+    n, n_in = x.shape
+    out_dim = weight.shape[-1]
+    _check_out("y", y, (n, out_dim), x)
+    if n == 0 or out_dim == 0 or n_in == 0:  # nothing to add up (and no zero-sized division in C)
+        return _zeroing(y)
+    fn = getattr(_library(), f"kan_sparse_forward_{_SUFFIX[x.dtype]}")
+    return Bound(fn, (_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base],
+                      _ptr(weight), out_dim, _ptr(y)), (x, weight, table, matrix, y), "sparse forward")
+
+
 def sparse_forward(x: Tensor, weight: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor,
                    base: str) -> Tensor:
     """x (B, in), weight (in, 1 + nb, out) -> features(x) @ weight.view(-1, out): (B, out), never forming the
     dense features."""
-    _check_spline(x, table, n_knots, k, matrix, base, weight)
+    x, weight = x.detach().contiguous(), weight.detach().contiguous()
+    y = torch.empty(x.shape[0] if x.ndim == 2 else 0, weight.shape[-1] if weight.ndim == 3 else 0, dtype=x.dtype)
+    bind_sparse_forward(x, weight, table, n_knots, k, uniform, matrix, base, y)()
+    return y
+
+
+def bind_sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, n_knots: int, k: int,
+                         uniform: bool, matrix: Tensor, base: str, grad_x: Tensor | None,
+                         grad_w: Tensor | None) -> Bound:
+    """dL/dx (B, in) into grad_x and dL/dweight (in, 1 + nb, out) into grad_w (either may be None) from grad_out
+    (B, out), as a bound call; see :func:`sparse_backward`."""
+    _check_spline(x, table, n_knots, k, matrix, base, weight, grad_out)
     _check_weight(x, weight, n_knots, k)
-    x = x.detach().contiguous()
-    weight = weight.detach().contiguous()
+    _check_in(x=x, weight=weight, grad_out=grad_out, table=table, matrix=matrix)
     n, n_in = x.shape
     out_dim = weight.shape[-1]
-    if n == 0 or out_dim == 0 or n_in == 0:  # nothing to add up (and no zero-sized division in C)
-        return torch.zeros(n, out_dim, dtype=x.dtype)
-    y = torch.empty(n, out_dim, dtype=x.dtype)
-    fn = getattr(_library(), f"kan_sparse_forward_{_SUFFIX[x.dtype]}")
-    _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(weight),
-              out_dim, _ptr(y), torch.get_num_threads()), "sparse forward")
-    return y
+    _check_out("output gradient", grad_out, (n, out_dim), x)
+    _check_out("grad_x", grad_x, tuple(x.shape), x)
+    _check_out("grad_w", grad_w, tuple(weight.shape), x)
+    if n == 0 or out_dim == 0 or n_in == 0:  # every gradient is zero
+        return _zeroing(grad_x, grad_w)
+    fn = getattr(_library(), f"kan_sparse_backward_{_SUFFIX[x.dtype]}")
+    opt = lambda t: _ptr(t) if t is not None else None  # noqa: E731
+    return Bound(fn, (_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base],
+                      _ptr(weight), out_dim, _ptr(grad_out), opt(grad_x), opt(grad_w), None, None, None, None, None),
+                 (x, weight, grad_out, table, matrix, grad_x, grad_w), "sparse backward")
 
 
 def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, n_knots: int, k: int,
@@ -257,9 +331,12 @@ def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, 
         raise ValueError(f"output gradient has shape {tuple(grad_out.shape)}, expected {(n, out_dim)}")
     x = x.detach().contiguous()
     weight = weight.detach().contiguous()
-    grad_out = grad_out.contiguous()
+    grad_out = grad_out.detach().contiguous()
     grad_x = torch.empty_like(x) if need_x else None
     grad_w = torch.empty_like(weight) if need_w and fold is None else None
+    if fold is None or not need_w:
+        bind_sparse_backward(x, weight, grad_out, table, n_knots, k, uniform, matrix, base, grad_x, grad_w)()
+        return (grad_x, None) if fold is not None else (grad_x, grad_w)
     folded = None
     if need_w and fold is not None:
         ws, coef = (t.detach().contiguous() for t in fold)
@@ -280,38 +357,74 @@ def sparse_backward(x: Tensor, weight: Tensor, grad_out: Tensor, table: Tensor, 
     return (grad_x, folded) if fold is not None else (grad_x, grad_w)
 
 
-def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
-    """wb, ws (in, out), coef (in, out, nb) -> W (in, 1 + nb, out): W[:, 0] = wb, W[:, 1 + c] = ws * coef[..., c]."""
+def bind_fold_forward(wb: Tensor, ws: Tensor, coef: Tensor, w: Tensor) -> Bound:
+    """W (in, 1 + nb, out) from wb, ws (in, out) and coef (in, out, nb) as a bound call; see :func:`fold_forward`."""
     _check_args(coef, wb, ws)
     if coef.ndim != 3 or tuple(wb.shape) != coef.shape[:2] or tuple(ws.shape) != coef.shape[:2]:
         raise ValueError(f"fold inputs do not fit: wb {tuple(wb.shape)}, ws {tuple(ws.shape)}, coef "
                          f"{tuple(coef.shape)}; expected (in, out), (in, out), (in, out, nb)")
-    wb, ws, coef = wb.detach().contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
+    _check_in(wb=wb, ws=ws, coef=coef)
     n_in, out_dim, nb = coef.shape
-    w = torch.empty(n_in, 1 + nb, out_dim, dtype=coef.dtype)
+    _check_out("w", w, (n_in, 1 + nb, out_dim), coef)
     if w.numel() == 0:
-        return w
-    getattr(_library(), f"kan_fold_forward_{_SUFFIX[coef.dtype]}")(
-        _ptr(wb), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(w), torch.get_num_threads())
+        return _zeroing(w)
+    fn = getattr(_library(), f"kan_fold_forward_{_SUFFIX[coef.dtype]}")
+    return Bound(fn, (_ptr(wb), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(w)), (wb, ws, coef, w), "fold")
+
+
+def fold_forward(wb: Tensor, ws: Tensor, coef: Tensor) -> Tensor:
+    """wb, ws (in, out), coef (in, out, nb) -> W (in, 1 + nb, out): W[:, 0] = wb, W[:, 1 + c] = ws * coef[..., c]."""
+    wb, ws, coef = wb.detach().contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
+    shape = (coef.shape[0], 1 + coef.shape[2], coef.shape[1]) if coef.ndim == 3 else (0, 0, 0)
+    w = torch.empty(shape, dtype=coef.dtype)
+    bind_fold_forward(wb, ws, coef, w)()
     return w
 
 
-def fold_backward(grad_w: Tensor, ws: Tensor, coef: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The gradients of :func:`fold_forward` with respect to wb, ws and coef."""
+def bind_fold_backward(grad_w: Tensor, ws: Tensor, coef: Tensor, g_wb: Tensor, g_ws: Tensor,
+                       g_coef: Tensor) -> Bound:
+    """The gradients of the fold with respect to wb, ws and coef, into g_wb, g_ws, g_coef, as a bound call."""
     _check_args(coef, grad_w, ws)
     if coef.ndim != 3 or tuple(ws.shape) != coef.shape[:2] or \
             tuple(grad_w.shape) != (coef.shape[0], 1 + coef.shape[2], coef.shape[1]):
         raise ValueError(f"fold gradient inputs do not fit: grad_w {tuple(grad_w.shape)}, ws {tuple(ws.shape)}, "
                          f"coef {tuple(coef.shape)}")
-    grad_w, ws, coef = grad_w.contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
+    _check_in(grad_w=grad_w, ws=ws, coef=coef)
     n_in, out_dim, nb = coef.shape
-    g_wb, g_ws, g_coef = torch.empty_like(ws), torch.empty_like(ws), torch.empty_like(coef)
+    for name, t, shape in (("g_wb", g_wb, ws.shape), ("g_ws", g_ws, ws.shape), ("g_coef", g_coef, coef.shape)):
+        _check_out(name, t, tuple(shape), coef)
     if grad_w.numel() == 0:
-        return g_wb.zero_(), g_ws.zero_(), g_coef.zero_()
-    getattr(_library(), f"kan_fold_backward_{_SUFFIX[coef.dtype]}")(
-        _ptr(grad_w), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(g_wb), _ptr(g_ws), _ptr(g_coef),
-        torch.get_num_threads())
+        return _zeroing(g_wb, g_ws, g_coef)
+    fn = getattr(_library(), f"kan_fold_backward_{_SUFFIX[coef.dtype]}")
+    return Bound(fn, (_ptr(grad_w), _ptr(ws), _ptr(coef), n_in, out_dim, nb, _ptr(g_wb), _ptr(g_ws), _ptr(g_coef)),
+                 (grad_w, ws, coef, g_wb, g_ws, g_coef), "fold backward")
+
+
+def fold_backward(grad_w: Tensor, ws: Tensor, coef: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The gradients of :func:`fold_forward` with respect to wb, ws and coef."""
+    grad_w, ws, coef = grad_w.detach().contiguous(), ws.detach().contiguous(), coef.detach().contiguous()
+    g_wb, g_ws, g_coef = torch.empty_like(ws), torch.empty_like(ws), torch.empty_like(coef)
+    bind_fold_backward(grad_w, ws, coef, g_wb, g_ws, g_coef)()
     return g_wb, g_ws, g_coef
+
+
+def bind_feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor, base: str,
+                     cov: Tensor, mean: Tensor) -> Bound:
+    """The feature covariance (in, 1 + nb, 1 + nb) into cov and the float64 mean features (in, 1 + nb) into mean,
+    as a bound call; see :func:`feature_cov`."""
+    _check_spline(x, table, n_knots, k, matrix, base)
+    _check_in(x=x, table=table, matrix=matrix)
+    n, n_in = x.shape
+    s = n_knots - k
+    _check_out("cov", cov, (n_in, s, s), x)
+    _check_args(mean, mean)
+    if tuple(mean.shape) != (n_in, s) or mean.dtype != torch.float64 or not mean.is_contiguous():
+        raise ValueError(f"mean must be a contiguous float64 tensor of shape {(n_in, s)}")
+    if n == 0 or n_in == 0:
+        return _zeroing(cov, mean, fill=float("nan") if n == 0 else 0.0)
+    fn = getattr(_library(), f"kan_feature_cov_{_SUFFIX[x.dtype]}")
+    return Bound(fn, (_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(cov),
+                      _ptr(mean)), (x, table, matrix, cov, mean), "feature covariance")
 
 
 def feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, matrix: Tensor, base: str
@@ -319,36 +432,38 @@ def feature_cov(x: Tensor, table: Tensor, n_knots: int, k: int, uniform: bool, m
     """Covariance over the batch of each input's features [base | bases]: x (B, in) -> cov (in, 1 + nb, 1 + nb)
     and the mean features (in, 1 + nb) in float64 (for the backward), accumulated over the k + 2 nonzero features
     per value in double."""
-    _check_spline(x, table, n_knots, k, matrix, base)
     x = x.detach().contiguous()
-    n, n_in = x.shape
-    s = n_knots - k
+    n_in, s = (x.shape[1] if x.ndim == 2 else 0), max(n_knots - k, 0)
     cov = torch.empty(n_in, s, s, dtype=x.dtype)
     mean = torch.empty(n_in, s, dtype=torch.float64)
-    if n == 0 or n_in == 0:
-        return cov.fill_(float("nan") if n == 0 else 0.0), mean.fill_(float("nan") if n == 0 else 0.0)
-    fn = getattr(_library(), f"kan_feature_cov_{_SUFFIX[x.dtype]}")
-    _check(fn(_ptr(x), n, n_in, _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base], _ptr(cov),
-              _ptr(mean), torch.get_num_threads()), "feature covariance")
+    bind_feature_cov(x, table, n_knots, k, uniform, matrix, base, cov, mean)()
     return cov, mean
+
+
+def bind_feature_cov_backward(x: Tensor, grad_cov: Tensor, mean: Tensor, table: Tensor, n_knots: int, k: int,
+                              uniform: bool, matrix: Tensor, base: str, grad_x: Tensor) -> Bound:
+    """dL/dx (B, in) into grad_x from dL/dcov (in, 1 + nb, 1 + nb), as a bound call; see
+    :func:`feature_cov_backward`."""
+    _check_spline(x, table, n_knots, k, matrix, base, grad_cov)
+    _check_in(x=x, grad_cov=grad_cov, table=table, matrix=matrix)
+    s = n_knots - k
+    if tuple(grad_cov.shape) != (x.shape[1], s, s) or tuple(mean.shape) != (x.shape[1], s) or \
+            mean.dtype != torch.float64 or not mean.is_contiguous() or mean.device.type != "cpu":
+        raise ValueError(f"covariance gradient {tuple(grad_cov.shape)} / mean {tuple(mean.shape)} {mean.dtype} do "
+                         f"not fit x {tuple(x.shape)} with {s} features per input")
+    _check_out("grad_x", grad_x, tuple(x.shape), x)
+    if x.numel() == 0:
+        return _zeroing(grad_x)
+    fn = getattr(_library(), f"kan_feature_cov_backward_{_SUFFIX[x.dtype]}")
+    return Bound(fn, (_ptr(x), x.shape[0], x.shape[1], _ptr(table), n_knots, k, int(uniform), _ptr(matrix),
+                      _BASES[base], _ptr(grad_cov), _ptr(mean), _ptr(grad_x)),
+                 (x, grad_cov, mean, table, matrix, grad_x), "feature covariance backward")
 
 
 def feature_cov_backward(x: Tensor, grad_cov: Tensor, mean: Tensor, table: Tensor, n_knots: int, k: int,
                          uniform: bool, matrix: Tensor, base: str) -> Tensor:
     """dL/dx (B, in) from dL/dcov (in, 1 + nb, 1 + nb) for :func:`feature_cov`."""
-    _check_spline(x, table, n_knots, k, matrix, base, grad_cov)
-    s = n_knots - k
-    if tuple(grad_cov.shape) != (x.shape[1], s, s) or tuple(mean.shape) != (x.shape[1], s) or \
-            mean.dtype != torch.float64:
-        raise ValueError(f"covariance gradient {tuple(grad_cov.shape)} / mean {tuple(mean.shape)} {mean.dtype} do "
-                         f"not fit x {tuple(x.shape)} with {s} features per input")
-    x = x.detach().contiguous()
-    grad_cov = grad_cov.contiguous()
-    mean = mean.contiguous()
+    x, grad_cov, mean = x.detach().contiguous(), grad_cov.detach().contiguous(), mean.contiguous()
     grad_x = torch.empty_like(x)
-    if x.numel() == 0:
-        return grad_x
-    fn = getattr(_library(), f"kan_feature_cov_backward_{_SUFFIX[x.dtype]}")
-    _check(fn(_ptr(x), x.shape[0], x.shape[1], _ptr(table), n_knots, k, int(uniform), _ptr(matrix), _BASES[base],
-              _ptr(grad_cov), _ptr(mean), _ptr(grad_x), torch.get_num_threads()), "feature covariance backward")
+    bind_feature_cov_backward(x, grad_cov, mean, table, n_knots, k, uniform, matrix, base, grad_x)()
     return grad_x

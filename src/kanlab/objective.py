@@ -23,7 +23,7 @@ from torch import Tensor
 from . import native, splines
 from .layer import KANLayer
 from .model import KAN
-from .regularize import _penalty_value_and_grad
+from .regularize import penalty_value_and_grad_np
 from .symbolic.layer import SymbolicLayer
 
 __all__ = ["FlatObjective", "applies"]
@@ -52,18 +52,75 @@ def _has_hooks(model: KAN) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks for m in model.modules())
 
 
-@dataclass
 class _Layer:
-    """What one layer's passes need, fixed for the objective's lifetime. A parameter spec is (start, end, shape) in
-    the flat vector when trained, else the frozen value (numpy)."""
+    """One layer's buffers and bound kernel calls, built once per objective. Trained parameters are views of the
+    objective's parameter buffer; frozen ones are copies. Every kernel call is bound (checked) here, on memory this
+    object owns, so an evaluation only rewrites values."""
 
-    parts: dict  # scale_base, scale_sp, coef -> spec
-    mask: np.ndarray  # (in, out)
-    spline: tuple  # knot table, n_knots, k, uniform, uniform matrix, base: the kernels' spline arguments
-    numeric: bool  # some edge uses its spline (else the spline passes are skipped: their output is exactly 0)
-    out_dim: int
-    symbolic: SymbolicLayer | None  # the layer's symbolic edges, when any is active
-    affine: tuple | np.ndarray | None  # spec of the symbolic layer's affine parameters (in, out, 4)
+    def __init__(self, layer: KANLayer, sym: SymbolicLayer, a: Tensor, g_a: Tensor | None, view, lamb: float) -> None:
+        """a: this layer's input buffer (B, in); g_a: where its input gradient goes (None for the first layer);
+        view(param): (the parameter's buffer, a view of the flat vector, and its slice there), or None when the
+        parameter is frozen."""
+        n, n_in, n_out = a.shape[0], layer.in_dim, layer.out_dim
+        dt = a.dtype
+        uniform, table = layer._grid_state()
+        spline = (table, layer.grid.shape[1], layer.k, uniform, splines.uniform_matrix(layer.k, dt), layer.base_fun)
+        self.mask = layer.mask.detach().clone().numpy()
+        self.numeric = bool(self.mask.any())  # else every spline is off: the spline passes are skipped (exact 0)
+        self.slots: list[slice | None] = []  # where each parameter's gradient goes in the flat vector
+        values = []
+        for name in _LAYER_PARAMS:
+            p = getattr(layer, name)
+            found = view(p)
+            values.append(found[0].numpy() if found is not None else p.detach().clone().numpy())
+            self.slots.append(found[1] if found is not None else None)
+        self.sb, self.sp, coef = values
+        nb = layer.grid.shape[1] - layer.k - 1
+        self.wb, self.ws = torch.empty(n_in, n_out, dtype=dt), torch.empty(n_in, n_out, dtype=dt)
+        self.coef = torch.from_numpy(coef)
+        self.w = torch.empty(n_in, 1 + nb, n_out, dtype=dt)
+        self.a, self.y = a, torch.empty(n, n_out, dtype=dt)
+        self.g_y = torch.empty(n, n_out, dtype=dt)  # dL/dy, set by the layer above (or the loss)
+        self.g_a = g_a
+        self.g_w = torch.empty_like(self.w)
+        self.g_wb, self.g_ws, self.g_coef = torch.empty_like(self.wb), torch.empty_like(self.ws), torch.empty_like(self.coef)
+        self.fold = native.bind_fold_forward(self.wb, self.ws, self.coef, self.w)
+        self.fold_back = native.bind_fold_backward(self.g_w, self.ws, self.coef, self.g_wb, self.g_ws, self.g_coef)
+        self.forward = native.bind_sparse_forward(a, self.w, *spline, self.y)
+        self.backward = native.bind_sparse_backward(a, self.w, self.g_y, *spline, g_a, self.g_w)
+        self.spline = spline
+        self.symbolic = sym if sym.active else None
+        self.affine: tuple[Tensor, slice | None] | None = None  # (values, slice in the flat vector if trained)
+        if self.symbolic is not None:
+            found = view(sym.affine)
+            self.affine = found if found is not None else (sym.affine.detach().clone(), None)
+        if lamb > 0:  # the penalty's kernels and the gradients it adds
+            s = nb + 1
+            self.cov, self.mean = torch.empty(n_in, s, s, dtype=dt), torch.empty(n_in, s, dtype=torch.float64)
+            self.g_cov = torch.empty_like(self.cov)
+            self.g_a_pen = torch.empty_like(a)
+            self.cov_fwd = native.bind_feature_cov(a, *spline, self.cov, self.mean)
+            self.cov_back = native.bind_feature_cov_backward(a, self.g_cov, self.mean, *spline, self.g_a_pen)
+            self.g_w_pen = np.zeros(self.w.shape, dtype=self.mask.dtype)
+
+    def run_forward(self, singularity_avoiding: bool, y_th: float, graph: bool):
+        """Fold the weight and fill self.y; returns the symbolic part's (output, input, affine) when ``graph``."""
+        np.multiply(self.mask, self.sb, out=self.wb.numpy())
+        np.multiply(self.mask, self.sp, out=self.ws.numpy())
+        self.fold()
+        if self.numeric:
+            self.forward()
+        else:
+            self.y.zero_()
+        if self.symbolic is None:
+            return None
+        affine, slot = self.affine
+        a_in = self.a.detach().requires_grad_(graph)
+        aff = affine.detach().requires_grad_(graph and slot is not None)
+        with torch.set_grad_enabled(graph):
+            s = self.symbolic(a_in, singularity_avoiding, y_th, affine=aff)
+        self.y.add_(s.detach())
+        return (s, a_in, aff) if graph else None
 
 
 class FlatObjective:
@@ -87,135 +144,110 @@ class FlatObjective:
         if tuple(y.shape) != (x.shape[0], model.width[-1]) or y.dtype != x.dtype:
             raise ValueError(f"labels must have shape {(x.shape[0], model.width[-1])} and dtype {x.dtype}, "
                              f"got {tuple(y.shape)} {y.dtype}")
-        self.x = x.detach().contiguous()
-        self._y = y.detach().numpy()
         self.lamb, self.lamb_l1, self.lamb_entropy = float(lamb), float(lamb_l1), float(lamb_entropy)
         self.singularity_avoiding, self.y_th = bool(singularity_avoiding), float(y_th)
-        self._np_dtype = torch.empty(0, dtype=x.dtype).numpy().dtype
-        slots = {id(p): n for n, p in enumerate(params)}
+        self._y = y.detach().numpy()
+        self._flat = torch.cat([p.detach().reshape(-1) for p in params]) if params else \
+            torch.empty(0, dtype=x.dtype)
+        self.size = self._flat.numel()
+        self._v = self._flat.numpy()  # the parameter buffer: every evaluation copies its vector in here
+        self._grad = np.zeros_like(self._v)
         offsets = np.cumsum([0] + [p.numel() for p in params]).tolist()
-        self.size = offsets[-1]
+        where = {id(p): (offsets[n], offsets[n + 1], p.shape) for n, p in enumerate(params)}
 
-        def spec(p: Tensor):
-            n = slots.get(id(p))
-            return (offsets[n], offsets[n + 1], tuple(p.shape)) if n is not None else p.detach().clone().numpy()
+        def view(p: Tensor) -> tuple[Tensor, slice] | None:
+            if id(p) not in where:
+                return None
+            lo, hi, shape = where[id(p)]
+            return self._flat[lo:hi].view(shape), slice(lo, hi)
 
         self._layers: list[_Layer] = []
+        a, g_a = x.detach().clone().contiguous(), None
         for layer, sym in zip(model.layers, model.symbolic):
             layer.check_state()  # its parts fit together (users edit layers in place)
-            if layer.grid.dtype != x.dtype:
-                raise TypeError(f"layer dtypes differ: {layer.grid.dtype} against the inputs' {x.dtype}")
-            uniform, table = layer._grid_state()
-            mask = layer.mask.detach().clone().numpy()
-            spline = (table, layer.grid.shape[1], layer.k, uniform, splines.uniform_matrix(layer.k, x.dtype),
-                      layer.base_fun)
-            active = sym.active
-            self._layers.append(_Layer({name: spec(getattr(layer, name)) for name in _LAYER_PARAMS}, mask, spline,
-                                       bool(mask.any()), layer.out_dim, sym if active else None,
-                                       spec(sym.affine) if active else None))
+            if layer.grid.dtype != x.dtype or layer.in_dim != a.shape[1]:
+                raise ValueError("the model's layers do not chain (dtype or width)")
+            L = _Layer(layer, sym, a, g_a, view, self.lamb)
+            self._layers.append(L)
+            a, g_a = L.y, L.g_y
         self.last_reg = 0.0
 
-    # ------------------------------------------------------------------ pieces
-    @staticmethod
-    def _value(v: np.ndarray, spec) -> np.ndarray:
-        return spec if isinstance(spec, np.ndarray) else v[spec[0]: spec[1]].reshape(spec[2])
-
-    def _weights(self, v: np.ndarray) -> list[tuple[Tensor, Tensor, Tensor]]:
-        """Per layer: (folded weight (in, 1 + nb, out), mask * scale_sp, coef)."""
-        out = []
-        for L in self._layers:
-            sb, sp, coef = (self._value(v, L.parts[name]) for name in _LAYER_PARAMS)
-            ws, coef = torch.from_numpy(L.mask * sp), torch.from_numpy(coef)
-            out.append((native.fold_forward(torch.from_numpy(L.mask * sb), ws, coef), ws, coef))
-        return out
-
-    def _check_vector(self, v: np.ndarray) -> np.ndarray:
-        if not isinstance(v, np.ndarray) or v.dtype != self._np_dtype or v.shape != (self.size,):
-            raise ValueError(f"expected a flat numpy vector of shape ({self.size},) and dtype {self._np_dtype}, got "
-                             f"{type(v).__name__} {getattr(v, 'shape', '')} {getattr(v, 'dtype', '')}")
-        return np.ascontiguousarray(v)
-
-    def _layer_forward(self, L: _Layer, w: Tensor, a: Tensor, v: np.ndarray, graph: bool):
-        """Layer output (B, out) and, with ``graph``, the symbolic part's (output, input, affine) for the backward."""
-        y = native.sparse_forward(a, w, *L.spline) if L.numeric else a.new_zeros(a.shape[0], L.out_dim)
-        if L.symbolic is None:
-            return y, None
-        affine = torch.from_numpy(self._value(v, L.affine))
-        if not graph:
-            with torch.no_grad():
-                return y + L.symbolic(a, self.singularity_avoiding, self.y_th, affine=affine), None
-        a_in = a.detach().requires_grad_(True)
-        affine.requires_grad_(not isinstance(L.affine, np.ndarray))
-        with torch.enable_grad():
-            s = L.symbolic(a_in, self.singularity_avoiding, self.y_th, affine=affine)
-        return y + s.detach(), (s, a_in, affine)
-
     # ------------------------------------------------------------------ evaluation
+    def _load(self, v: np.ndarray) -> None:
+        if not isinstance(v, np.ndarray) or v.dtype != self._v.dtype or v.shape != (self.size,):
+            raise ValueError(f"expected a flat numpy vector of shape ({self.size},) and dtype {self._v.dtype}, got "
+                             f"{type(v).__name__} {getattr(v, 'shape', '')} {getattr(v, 'dtype', '')}")
+        np.copyto(self._v, v)
+
     def predict(self, v: np.ndarray, x: Tensor | None = None) -> Tensor:
-        """The model's output at parameters v on inputs x (default: the training inputs): (B, out)."""
-        v = self._check_vector(v)
-        a = self.x if x is None else x.detach().contiguous()
-        for L, (w, *_) in zip(self._layers, self._weights(v)):
-            a, _ = self._layer_forward(L, w, a, v, graph=False)
+        """The model's output at parameters v on inputs x (default: the training inputs): (B, out), a new tensor."""
+        self._load(v)
+        if x is None:
+            for L in self._layers:
+                L.run_forward(self.singularity_avoiding, self.y_th, graph=False)
+            return self._layers[-1].y.clone()
+        a = x.detach().contiguous()
+        for L in self._layers:  # another batch size: the unbound wrappers, on this objective's folded weights
+            np.multiply(L.mask, L.sb, out=L.wb.numpy())
+            np.multiply(L.mask, L.sp, out=L.ws.numpy())
+            L.fold()
+            y = native.sparse_forward(a, L.w, *L.spline)
+            if L.symbolic is not None:
+                with torch.no_grad():
+                    y = y + L.symbolic(a, self.singularity_avoiding, self.y_th, affine=L.affine[0])
+            a = y
         return a
 
     def __call__(self, v: np.ndarray) -> tuple[float, np.ndarray]:
-        """(loss, gradient) at the flat parameter vector v (numpy, the model's dtype)."""
-        v = self._check_vector(v)
-        weights = self._weights(v)
-        acts, graphs = [self.x], []
-        for L, (w, *_) in zip(self._layers, weights):
-            y, g = self._layer_forward(L, w, acts[-1], v, graph=True)
-            acts.append(y)
-            graphs.append(g)
-        resid = acts[-1].numpy() - self._y
+        """(loss, gradient) at the flat parameter vector v (numpy, the model's dtype); the gradient is a new array."""
+        self._load(v)
+        graphs = [L.run_forward(self.singularity_avoiding, self.y_th, graph=True) for L in self._layers]
+        top = self._layers[-1]
+        resid = top.y.numpy() - self._y
         loss = float((resid * resid).mean())
-        grad_out = torch.from_numpy(resid * (2.0 / max(resid.size, 1)))
-        reg_grads = self._penalty(acts, weights) if self.lamb > 0 else None
-        loss += self.lamb * self.last_reg if self.lamb > 0 else 0.0
-
-        grad = np.zeros(self.size, dtype=v.dtype)
-
-        def put(spec, g: Tensor) -> None:
-            if not isinstance(spec, np.ndarray):
-                grad[spec[0]: spec[1]] = g.reshape(-1).numpy()
-
+        np.multiply(resid, 2.0 / max(resid.size, 1), out=top.g_y.numpy())
+        if self.lamb > 0:
+            self.last_reg = self._penalty()
+            loss += self.lamb * self.last_reg
         for l in range(len(self._layers) - 1, -1, -1):
-            L, (w, ws, coef), a = self._layers[l], weights[l], acts[l]
+            L = self._layers[l]
             if L.numeric:
-                g_x, g_w = native.sparse_backward(a, w, grad_out, *L.spline, l > 0, True)
-            else:  # the spline part is exactly zero, and so are its gradients (but the penalty may add some)
-                g_x, g_w = torch.zeros_like(a) if l > 0 else None, torch.zeros_like(w)
-            if reg_grads is not None:
-                g_w = g_w + reg_grads[l][1]
-                if l > 0:
-                    g_x = g_x + reg_grads[l][0]
-            g_wb, g_ws, g_coef = native.fold_backward(g_w, ws, coef)
-            mask = torch.from_numpy(L.mask)
-            for name, g in zip(_LAYER_PARAMS, (g_wb * mask, g_ws * mask, g_coef)):
-                put(L.parts[name], g)
+                L.backward()  # writes dL/da into the layer below's g_y, and g_w
+            else:  # the spline part is exactly zero, and so are its gradients (the penalty may add some)
+                L.g_w.zero_()
+                if L.g_a is not None:
+                    L.g_a.zero_()
+            if self.lamb > 0:
+                L.g_w.numpy()[...] += L.g_w_pen
+                if L.g_a is not None:
+                    L.g_a.add_(L.g_a_pen)
             if graphs[l] is not None:
-                s, a_in, affine = graphs[l]
-                g_a, g_aff = torch.autograd.grad(s, (a_in, affine), grad_out, allow_unused=True)
-                if affine.requires_grad and g_aff is not None:
-                    put(L.affine, g_aff)
-                if l > 0 and g_a is not None:
-                    g_x = g_x + g_a
-            grad_out = g_x
-        return loss, grad
+                s, a_in, aff = graphs[l]
+                g_in, g_aff = torch.autograd.grad(s, (a_in, aff), L.g_y, allow_unused=True)
+                if aff.requires_grad:
+                    self._grad[L.affine[1]] = 0.0 if g_aff is None else g_aff.reshape(-1).numpy()
+                if L.g_a is not None and g_in is not None:
+                    L.g_a.add_(g_in)
+            L.fold_back()
+        for L in self._layers:  # the parameters' gradients, masked as the fold's inputs were
+            for slot, g, m in zip(L.slots, (L.g_wb, L.g_ws, L.g_coef), (L.mask, L.mask, None)):
+                if slot is not None:
+                    out = self._grad[slot].reshape(g.shape)
+                    np.multiply(g.numpy(), m, out=out) if m is not None else np.copyto(out, g.numpy())
+        return loss, self._grad.copy()
 
-    def _penalty(self, acts: list[Tensor], weights: list) -> list[tuple[Tensor, Tensor]]:
-        """Sets ``last_reg`` to the penalty (before lamb) and returns, per layer, lamb times its gradient with
-        respect to the layer's input (B, in) and folded weight (in, 1 + nb, out).
+    def _penalty(self) -> float:
+        """The penalty (before lamb); leaves lamb times its gradient with respect to each layer's input and folded
+        weight in the layer's g_a_pen and g_w_pen.
 
         Per layer (see :func:`kanlab.regularize.edge_scales`): var = w^T Cov w per edge, std = sqrt(max(var, 0) +
         1e-16), r = std(x) + 0.1 per input (unbiased), scale = (std / r)^T, penalty from
-        :func:`_penalty_value_and_grad`. The small (in, out) algebra runs in numpy, whose cost per operation is a
+        :func:`penalty_value_and_grad_np`. The small (in, out) algebra runs in numpy, whose cost per operation is a
         fraction of torch's."""
-        total, grads = 0.0, []
-        for L, a, (w, *_) in zip(self._layers, acts, weights):
-            cov, mean = native.feature_cov(a, *L.spline)  # (in, S, S)
-            c, wn, an = cov.numpy(), w.numpy(), a.numpy()
+        total = 0.0
+        for L in self._layers:
+            L.cov_fwd()
+            c, wn, an = L.cov.numpy(), L.w.numpy(), L.a.numpy()
             cw = c @ wn  # (in, S, out)
             var = (wn * cw).sum(axis=1)  # (in, out)
             std = np.sqrt(np.maximum(var, 0) + 1e-16)
@@ -223,20 +255,17 @@ class FlatObjective:
             centred = an - an.mean(axis=0)
             x_std = np.sqrt((centred * centred).sum(axis=0) / (n - 1)) if n > 1 else np.full(an.shape[1], np.nan)
             r = (x_std + 0.1)[:, None]  # (in, 1)
-            value, g_scale = _penalty_value_and_grad(torch.from_numpy((std / r).T.copy()), self.lamb_l1,
-                                                     self.lamb_entropy)
-            total += float(value)
-            g = self.lamb * g_scale.numpy().T  # d(lamb * penalty)/d(std / r): (in, out)
+            value, g_scale = penalty_value_and_grad_np((std / r).T, self.lamb_l1, self.lamb_entropy)
+            total += value
+            g = self.lamb * g_scale.T  # d(lamb * penalty)/d(std / r): (in, out)
             g_std = g / r
             g_r = -(g * std / (r * r)).sum(axis=1)  # (in,)
             g_var = np.where(var >= 0, g_std * 0.5 / std, 0.0)
-            g_w = 2.0 * cw * g_var[:, None, :]  # cov is symmetric
-            g_cov = (wn * g_var[:, None, :]) @ wn.transpose(0, 2, 1)  # sum_o g_var[i,o] w[i,:,o] w[i,:,o]^T
-            g_a = native.feature_cov_backward(a, torch.from_numpy(g_cov), mean, *L.spline).numpy()
+            np.multiply(cw, 2.0 * g_var[:, None, :], out=L.g_w_pen)  # cov is symmetric
+            np.matmul(wn * g_var[:, None, :], wn.transpose(0, 2, 1), out=L.g_cov.numpy())
+            L.cov_back()
             # d std / d a = (a - mean) / ((n - 1) std); zero where std is zero, as torch's backward has it
             with np.errstate(divide="ignore", invalid="ignore"):
                 g_x = np.where(x_std > 0, g_r / (x_std * max(n - 1, 1)), 0.0)
-            g_a += centred * g_x
-            grads.append((torch.from_numpy(g_a), torch.from_numpy(g_w)))
-        self.last_reg = total
-        return grads
+            L.g_a_pen.numpy()[...] += centred * g_x
+        return total

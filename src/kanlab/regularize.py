@@ -55,8 +55,13 @@ def _penalty_value_and_grad(s: Tensor, lamb_l1: float, lamb_entropy: float) -> t
     With r_o = sum_i s_oi + 1, p = s / r and h(p) = p log2(p + eps), the row entropy -mean_o sum_i h(p_oi) has
     d/ds_oj = -(h'(p_oj) - sum_i h'(p_oi) p_oi) / (r_o * out); the column term is the same with the roles swapped.
     """
+    value, grad = penalty_value_and_grad_np(s.numpy(), lamb_l1, lamb_entropy)
+    return torch.tensor(value, dtype=s.dtype), torch.from_numpy(np.ascontiguousarray(grad, dtype=s.numpy().dtype))
+
+
+def penalty_value_and_grad_np(a: np.ndarray, lamb_l1: float, lamb_entropy: float) -> tuple[float, np.ndarray]:
+    """:func:`_penalty_value_and_grad` on a numpy array (out, in): (value, gradient)."""
     eps = 1e-4
-    a = s.numpy()
     n_out, n_in = a.shape
     r = a.sum(axis=1, keepdims=True) + 1
     c = a.sum(axis=0, keepdims=True) + 1
@@ -67,8 +72,7 @@ def _penalty_value_and_grad(s: Tensor, lamb_l1: float, lamb_entropy: float) -> t
     hq = lq + q / ((q + eps) * math.log(2.0))
     g_row = (hp - (hp * p).sum(axis=1, keepdims=True)) / (r * n_out)
     g_col = (hq - (hq * q).sum(axis=0, keepdims=True)) / (c * n_in)
-    grad = lamb_l1 - lamb_entropy * (g_row + g_col)
-    return torch.tensor(value, dtype=s.dtype), torch.from_numpy(np.ascontiguousarray(grad, dtype=a.dtype))
+    return float(value), lamb_l1 - lamb_entropy * (g_row + g_col)
 
 
 class _SparsityPenalty(torch.autograd.Function):

@@ -22,6 +22,9 @@
 #else
 #define VBYTES 32
 #endif
+#ifndef SPARSE_ROWS_MAX
+#define SPARSE_ROWS_MAX 64  /* batch rows per block of the sparse kernels, at most */
+#endif
 #define VALUE_COST 32   /* the fixed work per input value (basis, search), in multiply-adds */
 
 /* vector variants from glibc's libmvec, so that exp inside `omp simd` loops vectorises (-fopenmp-simd: the simd

@@ -503,7 +503,7 @@ int NAME(kan_sparse_forward)(const REAL *x, int64_t B, int64_t n_in, const REAL 
     if (k < 1 || k > KMAX || O < 1 || n_in < 1) return 1;
     /* batch rows per block: their outputs (16 KB) and one input's weight rows share L1; at most 16k elements */
     int64_t rows = (int64_t)(16384 / (sizeof(REAL) * (size_t)O));
-    rows = rows < 1 ? 1 : rows > 64 ? 64 : rows;
+    rows = rows < 1 ? 1 : rows > SPARSE_ROWS_MAX ? SPARSE_ROWS_MAX : rows;
     if (rows * n_in > 16384) rows = 16384 / n_in > 1 ? 16384 / n_in : 1;
     const int64_t nblocks = (B + rows - 1) / rows;
     NAME(sparse_args) a = {.x = x, .tT = tT, .M = M, .W = W, .B = B, .n_in = n_in, .n_knots = n_knots, .O = O,
