@@ -14,6 +14,7 @@ import sys
 import warnings
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -207,6 +208,7 @@ def fit(
     model.fit_input_ = x_tr
     # full-batch L-BFGS on the default loss and penalty can skip autograd (see kanlab.objective)
     flat_ok = opt == "LBFGS" and full and loss_fn is None and lamb_coef == 0 and lamb_coefdiff == 0
+    objective: FlatObjective | None = None
     state: dict[str, Tensor] = {}
 
     reg_kw = dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
@@ -231,20 +233,29 @@ def fit(
         else:
             ids = torch.randperm(n_tr, generator=gen)[:batch].to(x_tr.device)
             xb, yb = x_tr[ids], y_tr[ids]
-        if update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0:
+        regrid = update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0
+        if regrid:
             model.update_grid(xb)
-        backup = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
+            objective = None
         te_ids = slice(None) if full else torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
         if flat_ok and applies(model, params, xb):  # checked every step: a callback may have changed the model
-            # loss and gradient without autograd (kanlab.objective), for the grid state of this step
-            objective = FlatObjective(model, params, xb, yb, lamb, lamb_l1, lamb_entropy, singularity_avoiding, y_th)
+            # loss and gradient without autograd (kanlab.objective); it never writes the model, so a step that
+            # goes non-finite is simply not applied. Rebuilt when the grids (or, through a callback, anything)
+            # may have changed.
+            if objective is None or callbacks:
+                objective = FlatObjective(model, params, xb, yb, lamb, lamb_l1, lamb_entropy, singularity_avoiding,
+                                          y_th)
             v = optimizer.flat_params()
             v = optimizer.minimize(objective, v, *objective(v))
-            optimizer.set_params(v)
-            state["reg"] = torch.tensor(objective.last_reg)
-            train_metric = summary(objective.predict(v), yb)
-            test_metric = summary(objective.predict(v, x_te[te_ids]), y_te[te_ids])
+            state["reg"] = objective.last_reg
+            train_metric = float(summary(objective.predict(v), yb))
+            test_metric = float(summary(objective.predict(v, x_te[te_ids]), y_te[te_ids]))
+            finite = math.isfinite(train_metric) and bool(np.isfinite(v).all())
+            if finite:
+                optimizer.set_params(v)
         else:
+            objective = None
+            backup = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
             optimizer.step(closure_for(xb, yb))
             with torch.no_grad():
                 if opt == "LBFGS":
@@ -253,9 +264,10 @@ def fit(
                 else:
                     train_metric = summary(state["pred"], yb)
                 test_metric = summary(model(x_te[te_ids], singularity_avoiding, y_th), y_te[te_ids])
-        finite = math.isfinite(float(train_metric)) and all(bool(torch.isfinite(p).all()) for p in params)
+            finite = math.isfinite(float(train_metric)) and all(bool(torch.isfinite(p).all()) for p in params)
+            if not finite:
+                model.load_state_dict(backup)
         if not finite:
-            model.load_state_dict(backup)
             warnings.warn(f"fit: step {step} produced NaN/inf; stopped and restored the parameters from before it",
                           RuntimeWarning, stacklevel=3)
             break

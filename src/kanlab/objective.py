@@ -84,6 +84,9 @@ class _Layer:
         self.g_a = g_a
         self.g_w = torch.empty_like(self.w)
         self.g_wb, self.g_ws, self.g_coef = torch.empty_like(self.wb), torch.empty_like(self.ws), torch.empty_like(self.coef)
+        # numpy views of the buffers the numpy code writes (a .numpy() call costs about a microsecond each time)
+        self.np = {name: getattr(self, name).numpy() for name in ("wb", "ws", "y", "g_y", "g_w", "g_wb", "g_ws",
+                                                                   "g_coef")}
         self.fold = native.bind_fold_forward(self.wb, self.ws, self.coef, self.w)
         self.fold_back = native.bind_fold_backward(self.g_w, self.ws, self.coef, self.g_wb, self.g_ws, self.g_coef)
         self.forward = native.bind_sparse_forward(a, self.w, *spline, self.y)
@@ -102,11 +105,12 @@ class _Layer:
             self.cov_fwd = native.bind_feature_cov(a, *spline, self.cov, self.mean)
             self.cov_back = native.bind_feature_cov_backward(a, self.g_cov, self.mean, *spline, self.g_a_pen)
             self.g_w_pen = np.zeros(self.w.shape, dtype=self.mask.dtype)
+            self.np.update({name: getattr(self, name).numpy() for name in ("cov", "w", "a", "g_cov", "g_a_pen")})
 
     def run_forward(self, singularity_avoiding: bool, y_th: float, graph: bool):
         """Fold the weight and fill self.y; returns the symbolic part's (output, input, affine) when ``graph``."""
-        np.multiply(self.mask, self.sb, out=self.wb.numpy())
-        np.multiply(self.mask, self.sp, out=self.ws.numpy())
+        np.multiply(self.mask, self.sb, out=self.np["wb"])
+        np.multiply(self.mask, self.sp, out=self.np["ws"])
         self.fold()
         if self.numeric:
             self.forward()
@@ -188,8 +192,8 @@ class FlatObjective:
             return self._layers[-1].y.clone()
         a = x.detach().contiguous()
         for L in self._layers:  # another batch size: the unbound wrappers, on this objective's folded weights
-            np.multiply(L.mask, L.sb, out=L.wb.numpy())
-            np.multiply(L.mask, L.sp, out=L.ws.numpy())
+            np.multiply(L.mask, L.sb, out=L.np["wb"])
+            np.multiply(L.mask, L.sp, out=L.np["ws"])
             L.fold()
             y = native.sparse_forward(a, L.w, *L.spline)
             if L.symbolic is not None:
@@ -203,9 +207,9 @@ class FlatObjective:
         self._load(v)
         graphs = [L.run_forward(self.singularity_avoiding, self.y_th, graph=True) for L in self._layers]
         top = self._layers[-1]
-        resid = top.y.numpy() - self._y
-        loss = float((resid * resid).mean())
-        np.multiply(resid, 2.0 / max(resid.size, 1), out=top.g_y.numpy())
+        resid = (top.np["y"] - self._y).reshape(-1)
+        loss = float(resid @ resid) / max(resid.size, 1)
+        np.multiply(resid, 2.0 / max(resid.size, 1), out=top.np["g_y"].reshape(-1))
         if self.lamb > 0:
             self.last_reg = self._penalty()
             loss += self.lamb * self.last_reg
@@ -218,7 +222,7 @@ class FlatObjective:
                 if L.g_a is not None:
                     L.g_a.zero_()
             if self.lamb > 0:
-                L.g_w.numpy()[...] += L.g_w_pen
+                L.np["g_w"][...] += L.g_w_pen
                 if L.g_a is not None:
                     L.g_a.add_(L.g_a_pen)
             if graphs[l] is not None:
@@ -230,10 +234,10 @@ class FlatObjective:
                     L.g_a.add_(g_in)
             L.fold_back()
         for L in self._layers:  # the parameters' gradients, masked as the fold's inputs were
-            for slot, g, m in zip(L.slots, (L.g_wb, L.g_ws, L.g_coef), (L.mask, L.mask, None)):
+            for slot, g, m in zip(L.slots, (L.np["g_wb"], L.np["g_ws"], L.np["g_coef"]), (L.mask, L.mask, None)):
                 if slot is not None:
                     out = self._grad[slot].reshape(g.shape)
-                    np.multiply(g.numpy(), m, out=out) if m is not None else np.copyto(out, g.numpy())
+                    np.multiply(g, m, out=out) if m is not None else np.copyto(out, g)
         return loss, self._grad.copy()
 
     def _penalty(self) -> float:
@@ -247,7 +251,7 @@ class FlatObjective:
         total = 0.0
         for L in self._layers:
             L.cov_fwd()
-            c, wn, an = L.cov.numpy(), L.w.numpy(), L.a.numpy()
+            c, wn, an = L.np["cov"], L.np["w"], L.np["a"]
             cw = c @ wn  # (in, S, out)
             var = (wn * cw).sum(axis=1)  # (in, out)
             std = np.sqrt(np.maximum(var, 0) + 1e-16)
@@ -262,10 +266,10 @@ class FlatObjective:
             g_r = -(g * std / (r * r)).sum(axis=1)  # (in,)
             g_var = np.where(var >= 0, g_std * 0.5 / std, 0.0)
             np.multiply(cw, 2.0 * g_var[:, None, :], out=L.g_w_pen)  # cov is symmetric
-            np.matmul(wn * g_var[:, None, :], wn.transpose(0, 2, 1), out=L.g_cov.numpy())
+            np.matmul(wn * g_var[:, None, :], wn.transpose(0, 2, 1), out=L.np["g_cov"])
             L.cov_back()
             # d std / d a = (a - mean) / ((n - 1) std); zero where std is zero, as torch's backward has it
             with np.errstate(divide="ignore", invalid="ignore"):
                 g_x = np.where(x_std > 0, g_r / (x_std * max(n - 1, 1)), 0.0)
-            L.g_a_pen.numpy()[...] += centred * g_x
+            L.np["g_a_pen"][...] += centred * g_x
         return total
