@@ -71,6 +71,33 @@ def test_symbolic_edges_match_autograd(lamb):
     assert np.abs(grad[start: start + params[at].numel()]).max() > 1e-3  # the symbolic parameters get theirs
 
 
+def test_all_symbolic_model_matches_autograd():
+    """Every spline off and no penalty: the one-graph path."""
+    ds = _data()
+    x, y = ds["train_input"], ds["train_label"]
+    model = KAN([2, 2, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+    for i, j, name in ((0, 0, "sin"), (1, 0, "x^2"), (1, 1, "exp")):
+        model.fix_symbolic(0, i, j, name, fit_params=False)
+    model.set_mode(0, 0, 1, "n")
+    with torch.no_grad():
+        model.layers[0].mask[0, 1] = 0  # no edge at all: that node outputs 0
+    for i, name in ((0, "exp"), (1, "x^2")):
+        model.fix_symbolic(1, i, 0, name, fit_params=False)
+    model.symbolic[1].affine.requires_grad_(False)  # a frozen symbolic layer
+    assert not any(layer.mask.any() for layer in model.layers)
+    params = [p for p in model.parameters() if p.requires_grad]
+    v = LBFGS(params).flat_params()
+    objective = FlatObjective(model, params, x, y)
+    assert objective._symbolic_only
+    loss, grad = objective(v)
+    ref_loss, ref_grad = _autograd(model, params, x, y, 0.0)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-12)
+    assert np.abs(grad).max() > 1e-3
+    with torch.no_grad():
+        torch.testing.assert_close(objective.predict(v), model(x, True))
+
+
 def test_frozen_parameters_and_float32():
     ds = _data(torch.float32)
     model = KAN([2, 3, 1], grid=4, k=2, seed=2, sb_trainable=False, dtype=torch.float32)

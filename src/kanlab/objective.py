@@ -175,6 +175,8 @@ class FlatObjective:
             self._layers.append(L)
             a, g_a = L.y, L.g_y
         self.last_reg = 0.0
+        self._y_t = y.detach()
+        self._symbolic_only = self.lamb == 0 and not any(L.numeric for L in self._layers)
 
     # ------------------------------------------------------------------ evaluation
     def _load(self, v: np.ndarray) -> None:
@@ -205,6 +207,8 @@ class FlatObjective:
     def __call__(self, v: np.ndarray) -> tuple[float, np.ndarray]:
         """(loss, gradient) at the flat parameter vector v (numpy, the model's dtype); the gradient is a new array."""
         self._load(v)
+        if self._symbolic_only:
+            return self._call_symbolic()
         graphs = [L.run_forward(self.singularity_avoiding, self.y_th, graph=True) for L in self._layers]
         top = self._layers[-1]
         resid = (top.np["y"] - self._y).reshape(-1)
@@ -239,6 +243,28 @@ class FlatObjective:
                     out = self._grad[slot].reshape(g.shape)
                     np.multiply(g, m, out=out) if m is not None else np.copyto(out, g)
         return loss, self._grad.copy()
+
+    def _call_symbolic(self) -> tuple[float, np.ndarray]:
+        """Every spline is off and there is no penalty: the model is its symbolic edges, one torch graph from the
+        inputs to the loss, differentiated in one call (the spline parameters' gradients are exactly zero)."""
+        a, leaves = self._layers[0].a, []
+        with torch.enable_grad():
+            for L in self._layers:
+                if L.symbolic is None:  # no edge at all: the layer outputs zeros
+                    a = a.new_zeros(a.shape[0], L.y.shape[1])
+                    continue
+                affine, slot = L.affine
+                aff = affine.detach().requires_grad_(slot is not None)
+                a = L.symbolic(a, self.singularity_avoiding, self.y_th, affine=aff)
+                if slot is not None:
+                    leaves.append((aff, slot))
+            resid = a - self._y_t
+            loss = (resid * resid).mean()
+            grads = torch.autograd.grad(loss, [aff for aff, _ in leaves]) if leaves and loss.requires_grad else ()
+        self._grad[...] = 0.0
+        for (_, slot), g in zip(leaves, grads):
+            self._grad[slot] = g.reshape(-1).numpy()
+        return float(loss.detach()), self._grad.copy()
 
     def _penalty(self) -> float:
         """The penalty (before lamb); leaves lamb times its gradient with respect to each layer's input and folded
