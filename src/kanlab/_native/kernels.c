@@ -13,7 +13,7 @@
 #define CH 256          /* elements per chunk (scratch lives on the stack) */
 #define KMAX 7          /* largest spline order handled here; larger k falls back to the torch path */
 #ifndef PAR_MIN
-#define PAR_MIN 131072  /* below this much work (multiply-adds, VALUE_COST per input value) a call stays on one thread */
+#define PAR_MIN 16384   /* below this much work (multiply-adds, VALUE_COST per input value) a call stays on one thread */
 #endif
 /* the register tiles' vector width: a 512-bit register where there are 32 of them (AVX-512), else 256 bits (with
    16 registers, 512-bit tiles spill to the stack: the sparse backward ran 4x slower on an AVX2 CPU) */
