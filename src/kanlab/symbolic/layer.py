@@ -80,14 +80,16 @@ class SymbolicLayer(nn.Module):
                     affine: Tensor | None = None) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Per group: (input ids (n,), output ids (n,), values (B, n)) of the active edges; with ``affine`` (in, out,
         4) in place of the layer's own parameters when given."""
-        affine = self.affine if affine is None else affine
+        affine = (self.affine if affine is None else affine).reshape(-1, 4)  # (in * out, 4)
         out = []
         for name, (ii_t, oo_t) in self._index_tensors(x.device).items():
             fn = self.library[name]
-            p = affine[ii_t, oo_t]  # (n, 4)
-            z = p[:, 0] * x[:, ii_t] + p[:, 1]
+            # index_select, not advanced indexing: its backward is an index_add, where indexing's accumulating
+            # index_put sorts the indices first (over half of a small symbolic model's backward)
+            a, b, c, d = affine.index_select(0, ii_t * self.out_dim + oo_t).unbind(1)  # (n,) each
+            z = a * x.index_select(1, ii_t) + b
             fz = fn.safe(z, y_th) if singularity_avoiding else fn.torch_fn(z)
-            out.append((ii_t, oo_t, p[:, 2] * fz + p[:, 3]))
+            out.append((ii_t, oo_t, c * fz + d))
         return out
 
     def forward(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0,
