@@ -275,3 +275,41 @@ def test_results_do_not_depend_on_the_thread_count(mode):
         torch.set_num_threads(prev)
     for a, b in zip(*out):
         assert torch.equal(a, b)
+
+
+def test_bound_calls_check_once_and_rerun_on_new_values():
+    """native.bind_*: the arguments are checked when bound (contiguous, detached, shapes of the outputs); the call
+    then reruns on the same memory and sees values written in between."""
+    from kanlab import splines
+    from kanlab.ops import dense_basis, grid_state
+
+    layer = KANLayer(3, 2, grid=5, k=3, dtype=torch.float64)
+    uniform, table = grid_state(layer.grid, 3)
+    spline = (table, layer.grid.shape[1], 3, uniform, splines.uniform_matrix(3, torch.float64), "silu")
+    x = torch.rand(50, 3, dtype=torch.float64) * 2 - 1
+    w = layer.folded_weight().detach().clone()
+    y = torch.empty(50, 2, dtype=torch.float64)
+    call = native.bind_sparse_forward(x, w, *spline, y)
+    call()
+    torch.testing.assert_close(y, native.sparse_forward(x, w, *spline))
+    x.mul_(0.5)  # new values, same memory
+    call()
+    torch.testing.assert_close(y, native.sparse_forward(x, w, *spline))
+    assert dense_basis(x, layer.grid, 3).shape == (50, 3, 8)
+    with pytest.raises(ValueError, match="contiguous tensor of shape"):
+        native.bind_sparse_forward(x, w, *spline, torch.empty(49, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="contiguous tensor of shape"):
+        native.bind_sparse_forward(x, w, *spline, torch.empty(2, 50, dtype=torch.float64).t())
+    with pytest.raises(ValueError, match="contiguous and detached"):
+        native.bind_sparse_forward(x.t().contiguous().t(), w, *spline, y)
+    with pytest.raises(ValueError, match="contiguous and detached"):
+        native.bind_sparse_forward(x, w.requires_grad_(True), *spline, y)
+    with pytest.raises(TypeError, match="float64"):
+        native.bind_fold_forward(*(t.float() for t in (layer.scale_base.detach(), layer.scale_sp.detach(),
+                                                       layer.coef.detach())), w.detach())
+    gx = torch.empty(0, 3, dtype=torch.float64)
+    gw = torch.full_like(w.detach(), 7.0)
+    empty = native.bind_sparse_backward(x[:0], w.detach(), torch.empty(0, 2, dtype=torch.float64), *spline, gx, gw)
+    gw.fill_(7.0)
+    empty()  # nothing to compute: the weight gradient of an empty batch is zero, on every call
+    assert not gw.any()

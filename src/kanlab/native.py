@@ -235,7 +235,9 @@ class Bound:
         self._fn, self._args, self._keep, self._what = fn, args, keep, what
 
     def __call__(self) -> None:
-        if self._fn is None:
+        if self._fn is None:  # an empty problem (see _zeroing): the outputs are only filled, on every call
+            for t in self._keep:
+                t.fill_(self._args[0])
             return
         rc = self._fn(*self._args, torch.get_num_threads())
         if rc is not None:
@@ -243,12 +245,8 @@ class Bound:
 
 
 def _zeroing(*outs: Tensor | None, fill: float = 0.0) -> Bound:
-    """A Bound for an empty problem: it only fills the outputs."""
-    outs = tuple(t for t in outs if t is not None)
-    b = Bound(None, (), outs, "")
-    for t in outs:
-        t.fill_(fill)
-    return b
+    """A Bound for an empty problem: every call fills the outputs with ``fill`` (no C call)."""
+    return Bound(None, (fill,), tuple(t for t in outs if t is not None), "")
 
 
 def _check_out(name: str, t: Tensor | None, shape: tuple, like: Tensor) -> None:
