@@ -148,7 +148,9 @@ def fit(
     (``patience``), restoring the best state.
 
     opt: 'LBFGS' (default; :class:`kanlab.optim.LBFGS`, strong-Wolfe line search, up to 20 iterations a step) or
-        'Adam'. lr defaults to 1.0, as in pykan.
+        'Adam'. lr defaults to 1.0, as in pykan. Full-batch L-BFGS with the default loss (and no coefficient
+        penalty) evaluates the model without autograd, through :class:`kanlab.objective.FlatObjective`; the
+        result is the same, several times faster on small models.
     lamb: weight of the sparsity penalty lamb_l1 * L1 + lamb_entropy * entropy (+ coefficient penalties).
     update_grid: refit grids to the batch every stop_grid_update_step // grid_update_num steps until
         stop_grid_update_step.
