@@ -114,3 +114,18 @@ def test_extra_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="JSON"):
         save(KAN([2, 1]), tmp_path / "m.kan", extra={"x": object()})
     assert not (tmp_path / "m.kan").exists()
+
+
+def test_grid_extension_rule_round_trips(tmp_path):
+    x = torch.rand(200, 2, generator=torch.Generator().manual_seed(0)) ** 3 * 2 - 1  # skewed: adaptive grid
+    model = KAN([2, 3, 1], grid=4, seed=0, grid_extend="average")
+    model.update_grid(x)
+    back = KAN.load(model.save(tmp_path / "m"))
+    assert back.config.grid_extend == "average" and back.layers[0].grid_extend == "average"
+    back.update_grid(x)
+    model.update_grid(x)
+    torch.testing.assert_close(back.layers[0].grid, model.layers[0].grid)
+    h = (model.layers[0].grid[:, -4] - model.layers[0].grid[:, 3]) / 4  # the inner grid's average interval
+    torch.testing.assert_close(model.layers[0].grid[:, -1] - model.layers[0].grid[:, -2], h)
+    with pytest.raises(ValueError, match="grid_extend"):
+        KAN([2, 1], grid_extend="mirror")

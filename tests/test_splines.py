@@ -147,3 +147,18 @@ def test_bad_grid_arguments():
         splines.uniform_grid(2, 5, 0)
     with pytest.raises(ValueError, match="grid_range"):
         splines.uniform_grid(2, 5, 3, (1.0, -1.0))
+
+
+def test_extend_grid_rules():
+    grid = torch.tensor([[0.0, 0.1, 0.5, 1.0]], dtype=torch.float64)
+    ends = splines.extend_grid(grid, 2)
+    avg = splines.extend_grid(grid, 2, "average")
+    torch.testing.assert_close(ends[0, :2], torch.tensor([-0.2, -0.1], dtype=torch.float64))
+    torch.testing.assert_close(ends[0, -2:], torch.tensor([1.5, 2.0], dtype=torch.float64))
+    h = 1.0 / 3
+    torch.testing.assert_close(avg[0, :2], torch.tensor([-2 * h, -h], dtype=torch.float64))
+    torch.testing.assert_close(avg[0, -2:], torch.tensor([1 + h, 1 + 2 * h], dtype=torch.float64))
+    uniform = torch.linspace(-1, 1, 6, dtype=torch.float64).unsqueeze(0)
+    torch.testing.assert_close(splines.extend_grid(uniform, 3), splines.extend_grid(uniform, 3, "average"))
+    with pytest.raises(ValueError, match="grid extension rule"):
+        splines.extend_grid(grid, 1, "mirror")

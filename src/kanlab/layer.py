@@ -44,6 +44,7 @@ class KANLayer(nn.Module):
         scale_sp: float = 1.0,
         base_fun: str = "silu",
         grid_eps: float = 0.02,
+        grid_extend: str = "ends",
         grid_range: tuple[float, float] = (-1.0, 1.0),
         sp_trainable: bool = True,
         sb_trainable: bool = True,
@@ -65,6 +66,9 @@ class KANLayer(nn.Module):
         self.in_dim, self.out_dim, self.k = in_dim, out_dim, k
         self.base_fun = _check_base_fun(base_fun)
         self.grid_eps = float(grid_eps)
+        if grid_extend not in splines.EXTEND_RULES:
+            raise ValueError(f"grid_extend must be one of {splines.EXTEND_RULES}, got {grid_extend!r}")
+        self.grid_extend = grid_extend  # how update_grid places the knots outside an adaptive grid
         dtype = dtype or torch.get_default_dtype()
         fk = {"dtype": dtype, "device": device}
 
@@ -191,7 +195,7 @@ class KANLayer(nn.Module):
         """Fit the grid to samples x (B, in), blending uniform and quantile knots, and refit coef so that every
         spline keeps its values on the samples."""
         y = self.spline_activations(x)  # (B, in, out)
-        new_grid = splines.sample_grid(x, self.num, self.k, self.grid_eps)
+        new_grid = splines.sample_grid(x, self.num, self.k, self.grid_eps, getattr(self, "grid_extend", "ends"))
         self.coef.data = splines.curve2coef(x, y, new_grid, self.k, basis=dense_basis(x, new_grid, self.k))
         self.grid = new_grid
 

@@ -32,6 +32,7 @@ class KANConfig:
     scale_base_sigma: float = 1.0  # spread of scale_base (times 1/sqrt(in))
     base_fun: str = "silu"  # residual function: 'silu', 'identity' or 'zero'
     grid_eps: float = 0.02  # update_grid blend: 1 = uniform, 0 = sample quantiles
+    grid_extend: str = "ends"  # knots outside an adaptive grid: "ends" (end-interval spacing) or "average" (pykan)
     grid_range: tuple[float, float] = (-1.0, 1.0)  # initial grid span
     sp_trainable: bool = True
     sb_trainable: bool = True
@@ -87,6 +88,7 @@ class KAN(nn.Module):
         base_fun: str = "silu",
         grid_eps: float = 0.02,
         grid_range: Sequence[float] = (-1.0, 1.0),
+        grid_extend: str = "ends",
         sp_trainable: bool = True,
         sb_trainable: bool = True,
         sparse_init: bool = False,
@@ -106,15 +108,15 @@ class KAN(nn.Module):
         self.config = KANConfig(
             width=w, grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,
             scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma, base_fun=_check_base_fun(base_fun),
-            grid_eps=grid_eps, grid_range=(float(grid_range[0]), float(grid_range[1])), sp_trainable=sp_trainable,
-            sb_trainable=sb_trainable, sparse_init=sparse_init, seed=seed,
+            grid_eps=grid_eps, grid_extend=grid_extend, grid_range=(float(grid_range[0]), float(grid_range[1])),
+            sp_trainable=sp_trainable, sb_trainable=sb_trainable, sparse_init=sparse_init, seed=seed,
         )
         gen = torch.Generator().manual_seed(seed)
         c = self.config
         self.layers = nn.ModuleList(
             KANLayer(w[l], w[l + 1], grid=c.grid[l], k=c.k[l], noise_scale=noise_scale,
                      scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma, base_fun=base_fun,
-                     grid_eps=grid_eps, grid_range=c.grid_range, sp_trainable=sp_trainable,
+                     grid_eps=grid_eps, grid_extend=grid_extend, grid_range=c.grid_range, sp_trainable=sp_trainable,
                      sb_trainable=sb_trainable, sparse_init=sparse_init, generator=gen, device=device, dtype=dtype)
             for l in range(depth)
         )
@@ -153,7 +155,7 @@ class KAN(nn.Module):
         return copy.deepcopy(self)
 
     def _with_layers(self, layers: list[KANLayer], symbolic: list[SymbolicLayer] | None = None) -> "KAN":
-        new = KAN.__new__(KAN)
+        new = KAN.__new__(KAN)  # a plain KAN whatever self is: subclasses adopt it (see kanlab.pykan)
         nn.Module.__init__(new)
         new.config = copy.deepcopy(self.config)
         new.layers = nn.ModuleList(layers)

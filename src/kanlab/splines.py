@@ -34,13 +34,22 @@ __all__ = [
 ]
 
 
-def extend_grid(grid: Tensor, k: int) -> Tensor:
-    """Add k knots on each side with the spacing of the end intervals.
+EXTEND_RULES = ("ends", "average")
 
-    grid: (in, G + 1) -> (in, G + 1 + 2k)
+
+def extend_grid(grid: Tensor, k: int, rule: str = "ends") -> Tensor:
+    """Add k knots on each side of grid (in, G + 1) -> (in, G + 1 + 2k).
+
+    rule: "ends" spaces them like the end intervals (kanlab's default); "average" by the grid's average interval
+    (pykan's rule). The two agree on uniform grids; on an adaptive one they give different boundary bases, and a
+    sparsified fit can settle differently (benchmarks/bench_recovery_seeds.py compares them).
     """
-    h_lo = grid[:, 1:2] - grid[:, 0:1]
-    h_hi = grid[:, -1:] - grid[:, -2:-1]
+    if rule == "ends":
+        h_lo, h_hi = grid[:, 1:2] - grid[:, 0:1], grid[:, -1:] - grid[:, -2:-1]
+    elif rule == "average":
+        h_lo = h_hi = (grid[:, -1:] - grid[:, :1]) / max(grid.shape[1] - 1, 1)
+    else:
+        raise ValueError(f"unknown grid extension rule {rule!r}; choose one of {EXTEND_RULES}")
     steps = torch.arange(1, k + 1, dtype=grid.dtype, device=grid.device)
     left = grid[:, 0:1] - h_lo * steps.flip(0)
     right = grid[:, -1:] + h_hi * steps
@@ -290,7 +299,7 @@ def refine_grid(grid: Tensor, k: int, new_num: int) -> Tensor:
     return torch.cat([grid[:, :k], new_inner, grid[:, grid.shape[1] - k :]], dim=1)
 
 
-def sample_grid(x: Tensor, num: int, k: int, grid_eps: float) -> Tensor:
+def sample_grid(x: Tensor, num: int, k: int, grid_eps: float, extend: str = "ends") -> Tensor:
     """A grid fitted to samples: grid_eps * uniform + (1 - grid_eps) * quantile knots, extended by k.
 
     x: (B, in) -> (in, num + 2k + 1). Inputs whose samples are (nearly) constant get a unit-width uniform grid
@@ -317,4 +326,4 @@ def sample_grid(x: Tensor, num: int, k: int, grid_eps: float) -> Tensor:
     if bool((gaps < min_gap).any()):
         gaps = torch.maximum(gaps, min_gap)
         grid = torch.cat([grid[:, :1], grid[:, :1] + torch.cumsum(gaps, dim=1)], dim=1)
-    return extend_grid(grid, k)
+    return extend_grid(grid, k, extend)

@@ -148,7 +148,12 @@ def _polish(x: Tensor, y: Tensor, fn: SymbolicFunction, a: float, b: float, r2: 
         z = (q[0] * x + q[1]).requires_grad_(True)
         with torch.enable_grad():
             fz = fn.torch_fn(z)
-            (dfz,) = torch.autograd.grad(fz.sum(), z)
+            if fz.requires_grad:
+                (dfz,) = torch.autograd.grad(fz.sum(), z)
+            else:  # a user function torch cannot differentiate (torch.special.bessel_j0): central differences
+                z = z.detach()
+                h = 1e-6 * (1 + z.abs())
+                dfz = (fn.torch_fn(z + h) - fn.torch_fn(z - h)) / (2 * h)
         fz = fz.detach()
         res = q[2] * fz + q[3] - y
         jac = torch.stack([q[2] * dfz * x, q[2] * dfz, fz, torch.ones_like(fz)], dim=1)  # (N, 4)

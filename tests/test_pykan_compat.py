@@ -1,0 +1,241 @@
+"""kanlab.pykan: pykan notebooks' cells, ported by the one rule (``kan`` -> ``kanlab.pykan`` in the imports), with
+fewer steps and samples. Results are checked against kanlab's core and, where pykan is deterministic, pykan."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import kanlab
+from kanlab.symbolic.library import DEFAULT_LIBRARY
+
+
+@pytest.fixture
+def ns(tmp_path, monkeypatch):
+    """A notebook's namespace after ``from kanlab.pykan import *``, run in an empty folder (files are checked)."""
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec("from kanlab.pykan import *", names)
+    yield names
+    assert sorted(os.listdir(tmp_path)) == sorted(names.get("_expected_files", []))
+
+
+def _pykan_star_names() -> set[str]:
+    import tempfile
+
+    kan = pytest.importorskip("kan")  # a dev dependency (pyproject's dev extra)
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            names: dict = {}
+            exec("from kan import *", names)
+        finally:
+            os.chdir(cwd)
+    assert kan
+    return {n for n in names if not n.startswith("_")}
+
+
+def test_star_import_brings_pykans_names(ns):
+    theirs = _pykan_star_names()
+    ours = {n for n in ns if not n.startswith("_")}
+    # pykan's own helpers that kanlab.pykan does not carry yet (listed so that the gap is visible)
+    not_yet = {"MLP", "f_arccos", "f_arcsin", "f_arctanh", "f_exp", "f_inv", "f_inv2", "f_inv3", "f_inv4", "f_inv5",
+               "f_invsqrt", "f_log", "f_power1d5", "f_sqrt", "f_tan", "fit_params", "model2param", "hypothesis",
+               "plot_tree", "list2numpy", "spline", "utils", "Symbolic_KANLayer", "KANLayer"}
+    missing = theirs - ours - not_yet
+    assert not missing, f"names pykan's star import gives and kanlab.pykan's does not: {sorted(missing)}"
+    for name in ("KAN", "MultKAN", "create_dataset", "ex_round", "SYMBOLIC_LIB", "add_symbolic", "LBFGS", "torch",
+                 "np", "nn", "plt", "tqdm", "sympy", "batch_jacobian", "augment_input"):
+        assert name in ns
+    assert isinstance(ns["KAN"](width=[2, 1]), kanlab.KAN)  # a kanlab.pykan.KAN is a kanlab.KAN
+
+
+def test_create_dataset_draws_pykans_numbers(ns):
+    from kan.utils import create_dataset as theirs  # noqa: F401 (dev dependency)
+
+    f = lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)  # noqa: E731
+    state = torch.get_rng_state()
+    ours = ns["create_dataset"](f, n_var=2, train_num=50, test_num=20, seed=3, ranges=[[-1, 1], [0, 2]])
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left alone
+    ref = theirs(f, n_var=2, train_num=50, test_num=20, seed=3, ranges=[[-1, 1], [0, 2]])
+    torch.set_rng_state(state)
+    for key in ref:
+        assert torch.equal(ours[key], ref[key]), key
+
+
+def test_api_1_indexing(ns):
+    """API_1: fix/unfix edges on the last forward's activations, remove nodes in place, pykan's layer views."""
+    exec("""
+model = KAN(width=[2,3,2,1], noise_scale=0.3, seed=1)
+x = torch.normal(0, 1, size=(100, 2), generator=torch.Generator().manual_seed(0))
+model(x);
+r2 = model.fix_symbolic(0, 0, 0, 'sin')
+name = model.symbolic_fun[0].funs_name[0][0]
+model.unfix_symbolic(0, 0, 0)
+model.remove_node(1, 0)
+model.remove_node(2, 1)
+fig = model.plot(beta=100)
+model2 = KAN(width=[2,3,5,1])
+dims = [(model2.act_fun[i].in_dim, model2.act_fun[i].out_dim, model2.symbolic_fun[i].in_dim,
+         model2.symbolic_fun[i].out_dim) for i in range(3)]
+names = model2.symbolic_fun[0].funs_name
+""", ns)
+    model = ns["model"]
+    assert 0.0 <= ns["r2"] <= 1.0 and ns["name"] == "sin"
+    assert not model.layers[0].mask[:, 0].any() and not model.layers[1].mask[0, :].any()  # node (1, 0), in place
+    assert not model.layers[1].mask[:, 1].any() and not model.layers[2].mask[1, :].any()  # node (2, 1)
+    assert model.layers[0].mask[:, 1].all()
+    assert ns["dims"] == [(2, 3, 2, 3), (3, 5, 3, 5), (5, 1, 5, 1)]
+    assert np.array(ns["names"]).shape == (3, 2)  # pykan's (out, in) layout
+
+
+def test_api_3_activations(ns):
+    exec("""
+model = KAN(width=[2,5,1], grid=3, k=3, seed=1)
+x = torch.normal(0, 1, size=(100, 2), generator=torch.Generator().manual_seed(0))
+model(x)
+xs, ys = model.get_fun(0, 0, 3)
+rng = model.get_range(0, 0, 3)
+""", ns)
+    model, x = ns["model"], ns["x"]
+    with torch.no_grad():
+        ref = model.layers[0].edge_activations(x)[:, 0, 3]
+    order = torch.argsort(x[:, 0])
+    torch.testing.assert_close(ns["xs"], x[order, 0])
+    torch.testing.assert_close(ns["ys"], ref[order])
+    assert [float(v) for v in ns["rng"]] == [float(x[:, 0].min()), float(x[:, 0].max()), float(ref.min()),
+                                             float(ref.max())]
+
+
+def test_api_7_pruning_in_place_and_new_models(ns):
+    exec("""
+model = KAN(width=[2,5,1], grid=5, k=3, seed=1)
+f = lambda x: torch.exp(torch.sin(torch.pi*x[:,[0]]) + x[:,[1]]**2)
+dataset = create_dataset(f, n_var=2, train_num=200, test_num=50)
+res = model.fit(dataset, opt="LBFGS", steps=6, lamb=0.01);
+model(dataset['train_input'])
+before = [int(l.mask.sum()) for l in model.act_fun]
+out = model.prune_edge()
+after = [int(l.mask.sum()) for l in model.act_fun]
+smaller = model.prune_node(threshold=1e-2)
+""", ns)
+    res, model = ns["res"], ns["model"]
+    assert ns["out"] is None  # pykan's prune_edge returns nothing: it edits in place
+    assert sum(ns["after"]) < sum(ns["before"])
+    core = kanlab.KAN.prune_edge(model, x=ns["dataset"]["train_input"])  # the core's answer, as a new model
+    assert [int(l.mask.sum()) for l in core.layers] == ns["after"]
+    assert type(ns["smaller"]) is ns["KAN"] and ns["smaller"].cache_data is not None
+    assert isinstance(res["train_loss"][-1].item(), float) and len(res["test_loss"]) == 6
+
+
+def test_seed_workflow_example_1(ns):
+    """Example_1 / the README's workflow through the adapter: auto_symbolic on the cached activations."""
+    exec("""
+torch.set_default_dtype(torch.float64)
+try:
+    model = KAN(width=[2,5,1], grid=5, k=3, seed=0)
+    f = lambda x: torch.exp(torch.sin(torch.pi*x[:,[0]]) + x[:,[1]]**2)
+    dataset = create_dataset(f, n_var=2)
+    model.fit(dataset, opt="LBFGS", steps=20, lamb=0.01, lamb_entropy=10.)
+    model = model.prune()
+    model.fit(dataset, opt="LBFGS", steps=30)
+    model = model.refine(10)
+    model.fit(dataset, opt="LBFGS", steps=30)
+    lib = ['x','x^2','x^3','x^4','exp','log','sqrt','tanh','sin','abs']
+    model(dataset['train_input'])
+    model.auto_symbolic(lib=lib)
+    res = model.fit(dataset, opt="LBFGS", steps=30)
+    formula = model.symbolic_formula()[0][0]
+    rounded = ex_round(formula, 4)
+finally:
+    torch.set_default_dtype(torch.float32)
+""", ns)
+    model, dataset = ns["model"], ns["dataset"]
+    assert model.width == [2, 1, 1]
+    assert ns["res"]["test_loss"][-1] < 1e-6
+    assert ns["rounded"].free_symbols == ns["formula"].free_symbols
+    fn = ns["sympy"].lambdify(ns["sympy"].symbols("x_1 x_2"), ns["formula"], "numpy")
+    x = dataset["test_input"].numpy()
+    np.testing.assert_allclose(fn(x[:, 0], x[:, 1]), dataset["test_label"].numpy()[:, 0], rtol=1e-5)
+
+
+def test_add_symbolic_changes_only_the_adapters_library(ns):
+    exec("""
+add_symbolic('J0', torch.special.bessel_j0, c=1)
+model = KAN(width=[1,1], grid=5, k=3, seed=0)
+x = torch.linspace(-2, 2, 100).unsqueeze(1)
+model(x)
+r2 = model.fix_symbolic(0, 0, 0, 'J0')
+""", ns)
+    assert "J0" in ns["SYMBOLIC_LIB"] and "J0" not in DEFAULT_LIBRARY
+    assert ns["model"].symbolic[0].names[0][0] == "J0" and 0.0 <= ns["r2"] <= 1.0
+    del ns["SYMBOLIC_LIB"]["J0"]
+
+
+def test_kan_2_and_pykan_only_parts_say_what_is_missing(ns):
+    with pytest.raises(NotImplementedError, match="multiplication nodes"):
+        ns["KAN"](width=[2, [5, 2], 1])
+    from kanlab.pykan import hypothesis
+
+    with pytest.raises(NotImplementedError, match="test_symmetry is part of KAN 2.0"):
+        hypothesis.test_symmetry(None, None, [0, 1])
+    model = ns["KAN"](width=[np.int64(2), 3, 1], grid=np.int32(4), k=np.int64(3))  # numpy integers are integers
+    assert model.width == [2, 3, 1] and model.grid == [4, 4]
+    with pytest.raises(ValueError, match="call model\\(x\\) first"):
+        model.auto_symbolic()
+
+
+def test_files_only_where_asked(ns, tmp_path):
+    exec("""
+model = KAN(width=[2,3,1], seed=0)
+model(torch.rand(20, 2))
+model.plot()
+model.plot(folder='figs')
+model.saveckpt('ckpt')
+again = KAN.loadckpt('ckpt')
+""", ns)
+    ns["_expected_files"] = sorted(os.listdir(tmp_path))
+    assert "figs" in ns["_expected_files"] and any(n.startswith("ckpt") for n in ns["_expected_files"])
+    assert os.listdir(tmp_path / "figs") == ["kan.png"]
+    x = torch.rand(20, 2)
+    torch.testing.assert_close(ns["again"](x), ns["model"](x))
+
+
+def test_adapter_fit_takes_the_fast_path(ns):
+    from kanlab.objective import applies
+
+    model = ns["KAN"](width=[2, 3, 1], seed=0)
+    x = torch.rand(30, 2)
+    assert applies(model, [p for p in model.parameters() if p.requires_grad], x)
+    model(x)
+    assert model.cache_data is not None
+
+
+def test_ported_fit_follows_pykans_trajectory(ns, tmp_path):
+    """Same seed, same data: the ported model's first steps of a sparsified fit match pykan's losses (pykan is
+    deterministic here), and the core's default knot rule does not (it is a different, documented choice)."""
+    from kan import KAN as PyKAN  # dev dependency
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        f = lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)  # noqa: E731
+        ds = ns["create_dataset"](f, n_var=2, train_num=300, test_num=100)
+        ours = ns["KAN"](width=[2, 5, 1], grid=5, k=3, seed=0).fit(ds, steps=6, lamb=0.01, lamb_entropy=10.0)
+        core = kanlab.KAN(width=[2, 5, 1], grid=5, k=3, seed=0).fit(ds, steps=6, lamb=0.01, lamb_entropy=10.0)
+        state = torch.get_rng_state()
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            theirs = PyKAN(width=[2, 5, 1], grid=5, k=3, seed=0, auto_save=False).fit(
+                ds, opt="LBFGS", steps=6, lamb=0.01, lamb_entropy=10.0)
+        torch.set_rng_state(state)
+    finally:
+        torch.set_default_dtype(old)
+    # the first step agrees closely; later ones drift apart slowly (two L-BFGS implementations, rounding)
+    np.testing.assert_allclose(ours["train_loss"][0], theirs["train_loss"][0], rtol=1e-3)
+    np.testing.assert_allclose(ours["train_loss"], theirs["train_loss"], rtol=0.1)
+    assert abs(core["train_loss"][0] - theirs["train_loss"][0]) > 1e-2 * theirs["train_loss"][0]
