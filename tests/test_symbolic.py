@@ -249,3 +249,26 @@ def test_auto_symbolic_picks_the_full_rankings_first(weight_simple):
         full = _rank(x, y, DEFAULT_LIBRARY, weight_simple, None)
         best = _rank(x, y, DEFAULT_LIBRARY, weight_simple, 1)
         assert len(best) == 1 and best[0] == full[0]
+
+
+def test_formula_is_expanded_so_rounding_stays_faithful():
+    """c (a x + b)^2 + d with a large a and a small c: rounded as printed, the unexpanded form is 0.4% off; the
+    expanded one (what symbolic_formula returns) keeps the function to rounding of each coefficient."""
+    model = KAN([2, 1, 1], grid=3, k=3, seed=0, dtype=torch.float64)
+    a = -9.5168
+    model.fix_symbolic(0, 0, 0, "sin", fit_params=False)
+    model.fix_symbolic(0, 1, 0, "x^2", fit_params=False)
+    model.fix_symbolic(1, 0, 0, "exp", fit_params=False)
+    with torch.no_grad():
+        model.symbolic[0].affine[0, 0] = torch.tensor([3.14159265, 0.0, 1.0, 0.0], dtype=torch.float64)
+        model.symbolic[0].affine[1, 0] = torch.tensor([a, 0.0, 1.0 / a**2, 0.0], dtype=torch.float64)
+    (expr,), syms = model.symbolic_formula()
+    x = torch.rand(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        want = model(x)[:, 0].numpy()
+    got = to_numpy_function([ex_round(expr, 4)], syms)(x.numpy())[:, 0]
+    assert np.abs(got / want - 1).max() < 1e-4
+    # the same function printed unexpanded with 4-digit coefficients: exp(sin(3.1416 x_1) + 0.011 (-9.5168 x_2)^2)
+    unexpanded = sympy.exp(sympy.sin(3.1416 * syms[0]) + sympy.Float(round(1 / a**2, 4)) * (a * syms[1]) ** 2)
+    rough = to_numpy_function([unexpanded], syms)(x.numpy())[:, 0]
+    assert np.abs(rough / want - 1).max() > 1e-3  # what printing the unexpanded form to 4 digits would cost

@@ -31,6 +31,8 @@ def symbolic_formula(model: KAN, var: Sequence | None = None, simplify: bool = F
                      tol: float = 1e-6) -> tuple[list[sympy.Expr], list[sympy.Expr]]:
     """([one sympy expression per output], input symbols) of a model whose active edges are all symbolic.
 
+    The affine compositions come out expanded (``1.0*exp(1.0*x_2**2 + 1.0*sin(3.1416*x_1))`` after ``ex_round(.,
+    4)``, as pykan prints it), so that each printed coefficient can be rounded on its own.
     var: input names (strings or sympy symbols; default x_1 .. x_n). simplify: snap constants close to integers,
     simple fractions and multiples of pi (relative tolerance ``tol``) and drop negligible terms. n_digit: round
     the remaining floats. Numeric edges left raise ValueError: call ``auto_symbolic`` or ``fix_symbolic`` first.
@@ -50,6 +52,10 @@ def symbolic_formula(model: KAN, var: Sequence | None = None, simplify: bool = F
             f = sym.library[sym.names[i][j]].sympy_fn
             out[j] = out[j] + c * f(a * nodes[i] + b) + d
         nodes = out
+    # expand the affine compositions (c * (a x + b)^2 + d -> c a^2 x^2 + ...), inside function arguments too, so
+    # that every coefficient stands alone and rounding one (ex_round) changes the function by that much only;
+    # exp(u + v) and log(u v) stay as they are
+    nodes = [sympy.expand(e, deep=True, power_exp=False, power_base=False, log=False, trig=False) for e in nodes]
     if simplify:
         nodes = [simplify_formula(e, tol) for e in nodes]
     if n_digit is not None:
