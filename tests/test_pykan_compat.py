@@ -219,8 +219,9 @@ def test_ported_fit_follows_pykans_trajectory(ns, tmp_path):
     deterministic here), and the core's default knot rule does not (it is a different, documented choice)."""
     from kan import KAN as PyKAN  # dev dependency
 
-    old = torch.get_default_dtype()
+    old, threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)  # the same reductions in every environment (xdist workers, a plain pytest run)
     try:
         f = lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)  # noqa: E731
         ds = ns["create_dataset"](f, n_var=2, train_num=300, test_num=100)
@@ -236,6 +237,7 @@ def test_ported_fit_follows_pykans_trajectory(ns, tmp_path):
         torch.set_rng_state(state)
     finally:
         torch.set_default_dtype(old)
+        torch.set_num_threads(threads)
     # the first step agrees closely; later ones drift apart slowly (two L-BFGS implementations, rounding)
     np.testing.assert_allclose(ours["train_loss"][0], theirs["train_loss"][0], rtol=1e-3)
     np.testing.assert_allclose(ours["train_loss"], theirs["train_loss"], rtol=0.1)

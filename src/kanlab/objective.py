@@ -109,11 +109,15 @@ class _Layer:
             self.g_w_pen = np.zeros(self.w.shape, dtype=self.mask.dtype)
             self.np.update({name: getattr(self, name).numpy() for name in ("cov", "w", "a", "g_cov", "g_a_pen")})
 
-    def run_forward(self, singularity_avoiding: bool, y_th: float, graph: bool):
-        """Fold the weight and fill self.y; returns the symbolic part's (output, input, affine) when ``graph``."""
+    def fold_weight(self) -> None:
+        """Mask and scales of the current parameter values into the folded weight self.w."""
         np.multiply(self.mask, self.sb, out=self.np["wb"])
         np.multiply(self.mask, self.sp, out=self.np["ws"])
         self.fold()
+
+    def run_forward(self, singularity_avoiding: bool, y_th: float, graph: bool):
+        """Fold the weight and fill self.y; returns the symbolic part's (output, input, affine) when ``graph``."""
+        self.fold_weight()
         if self.numeric:
             self.forward()
         else:
@@ -196,9 +200,7 @@ class FlatObjective:
             return self._layers[-1].y.clone()
         a = x.detach().contiguous()
         for L in self._layers:  # another batch size: the unbound wrappers, on this objective's folded weights
-            np.multiply(L.mask, L.sb, out=L.np["wb"])
-            np.multiply(L.mask, L.sp, out=L.np["ws"])
-            L.fold()
+            L.fold_weight()
             y = native.sparse_forward(a, L.w, *L.spline)
             if L.symbolic is not None:
                 with torch.no_grad():
