@@ -87,6 +87,19 @@ def test_metrics_and_bad_arguments(trained):
         model.plot(in_vars=["a"])
 
 
+def test_sample_points_after_fit(trained):
+    """plot(sample=True) on a trained model (parameters require grad) scatters each edge's samples on its curve."""
+    model, ds = trained
+    fig = model.plot(sample=True)
+    _, boxes = _insets(fig)
+    first = boxes[0]
+    pts = first.collections[0].get_offsets()
+    assert len(pts) == ds["train_input"].shape[0]
+    with torch.no_grad():
+        want = model.layers[0].edge_activations(ds["train_input"])[:, 0, 0]
+    assert torch.allclose(torch.as_tensor(pts[:, 1].data, dtype=torch.float64), want, atol=1e-6)
+
+
 def test_plot_activation_and_history(trained, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model, ds = trained

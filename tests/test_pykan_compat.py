@@ -104,8 +104,9 @@ rng = model.get_range(0, 0, 3)
     with torch.no_grad():
         ref = model.layers[0].edge_activations(x)[:, 0, 3]
     order = torch.argsort(x[:, 0])
-    torch.testing.assert_close(ns["xs"], x[order, 0])
-    torch.testing.assert_close(ns["ys"], ref[order])
+    assert isinstance(ns["xs"], np.ndarray)  # pykan returns numpy arrays
+    torch.testing.assert_close(torch.from_numpy(ns["xs"]), x[order, 0])
+    torch.testing.assert_close(torch.from_numpy(ns["ys"]), ref[order])
     assert [float(v) for v in ns["rng"]] == [float(x[:, 0].min()), float(x[:, 0].max()), float(ref.min()),
                                              float(ref.max())]
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .data import check_finite
 from .fit import prepare_label, objective_terms
 from .model import KAN
+from .regularize import check_reg_metric
 
 __all__ = ["fit_epochs"]
 
@@ -66,6 +67,7 @@ def fit_epochs(
     seed: int = 0,
     singularity_avoiding: bool = True,
     y_th: float = 1000.0,
+    reg_metric: str = "edge_forward_spline_n",
 ) -> dict[str, list[float]]:
     """Train ``model`` in place by epochs. ``data``: a DataLoader of (x, y) batches or an (x, y) pair of tensors
     (shuffled into batches of ``batch`` rows by a generator seeded with ``seed``).
@@ -102,7 +104,8 @@ def fit_epochs(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
     reg_kw = dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
-                  lamb_coefdiff=lamb_coefdiff, singularity_avoiding=singularity_avoiding, y_th=y_th)
+                  lamb_coefdiff=lamb_coefdiff, singularity_avoiding=singularity_avoiding, y_th=y_th,
+                  reg_metric=check_reg_metric(reg_metric))
     history: dict[str, list[float]] = {"train_loss": [], "reg": []}
     if val_data is not None:
         history["val_loss"] = []

@@ -23,7 +23,7 @@ from .data import check_finite
 from .model import KAN
 from .objective import FlatObjective, applies
 from .optim import LBFGS
-from .regularize import regularization
+from .regularize import check_reg_metric, regularization
 
 __all__ = ["fit", "prepare_dataset"]
 
@@ -82,12 +82,12 @@ def prepare_dataset(model: KAN, dataset: Mapping[str, Tensor], regression: bool 
 
 def objective_terms(model: KAN, xb: Tensor, yb: Tensor, objective_fn: Callable, lamb: float, lamb_l1: float,
                     lamb_entropy: float, lamb_coef: float, lamb_coefdiff: float, singularity_avoiding: bool,
-                    y_th: float) -> tuple[Tensor, Tensor, Tensor]:
+                    y_th: float, reg_metric: str = "edge_forward_spline_n") -> tuple[Tensor, Tensor, Tensor]:
     """(loss + lamb * reg, predictions, reg) for one batch; the penalty is only computed when lamb > 0."""
     if lamb > 0:
         acts = model.layer_inputs(xb, singularity_avoiding, y_th)
         pred = acts[-1]
-        reg = regularization(model, acts, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
+        reg = regularization(model, acts, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff, reg_metric)
     else:
         pred = model(xb, singularity_avoiding, y_th)
         reg = pred.new_zeros(())
@@ -139,6 +139,7 @@ def fit(
     val_data=None,
     validation_split: float = 0.0,
     patience: int | None = None,
+    reg_metric: str = "edge_forward_spline_n",
 ) -> dict[str, list[float]]:
     """Train ``model`` in place on a pykan-style dataset dict, or by epochs on data that does not fit one batch.
 
@@ -152,6 +153,9 @@ def fit(
         penalty) evaluates the model without autograd, through :class:`kanlab.objective.FlatObjective`; the
         result is the same, several times faster on small models.
     lamb: weight of the sparsity penalty lamb_l1 * L1 + lamb_entropy * entropy (+ coefficient penalties).
+    reg_metric: what the penalty measures (pykan's names, :data:`kanlab.regularize.REG_METRICS`): the default
+        'edge_forward_spline_n' (numeric edge spread over input spread), 'edge_forward_spline_u',
+        'edge_forward_sum', 'edge_backward' (edge attribution) or 'node_backward' (node attribution).
     update_grid: refit grids to the batch every stop_grid_update_step // grid_update_num steps until
         stop_grid_update_step.
     batch: samples per step (-1: all), drawn from a private generator seeded by ``seed``.
@@ -176,6 +180,7 @@ def fit(
                           loss_fn=loss_fn, lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
                           lamb_coefdiff=lamb_coefdiff, update_grid=update_grid, val_data=val_data,
                           validation_split=validation_split, patience=patience, callbacks=callbacks,
+                          reg_metric=reg_metric,
                           progress=progress, seed=seed, singularity_avoiding=singularity_avoiding, y_th=y_th)
     opt = "LBFGS" if opt is None else opt
     lr = 1.0 if lr is None else lr
@@ -185,6 +190,7 @@ def fit(
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
     if lamb < 0:
         raise ValueError(f"lamb must be >= 0, got {lamb}")
+    check_reg_metric(reg_metric)
     data = prepare_dataset(model, dataset, regression=loss_fn is None)
     x_tr, y_tr, x_te, y_te = (data[key] for key in _KEYS)
     n_tr, n_te = x_tr.shape[0], x_te.shape[0]
@@ -209,12 +215,14 @@ def fit(
 
     model.fit_input_ = x_tr
     # full-batch L-BFGS on the default loss and penalty can skip autograd (see kanlab.objective)
-    flat_ok = opt == "LBFGS" and full and loss_fn is None and lamb_coef == 0 and lamb_coefdiff == 0
+    flat_ok = opt == "LBFGS" and full and loss_fn is None and lamb_coef == 0 and lamb_coefdiff == 0 and \
+        (lamb == 0 or reg_metric == "edge_forward_spline_n")
     objective: FlatObjective | None = None
     state: dict[str, Tensor] = {}
 
     reg_kw = dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy, lamb_coef=lamb_coef,
-                  lamb_coefdiff=lamb_coefdiff, singularity_avoiding=singularity_avoiding, y_th=y_th)
+                  lamb_coefdiff=lamb_coefdiff, singularity_avoiding=singularity_avoiding, y_th=y_th,
+                  reg_metric=reg_metric)
 
     def closure_for(xb: Tensor, yb: Tensor):
         def closure():

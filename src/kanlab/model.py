@@ -8,6 +8,7 @@ and leave the original untouched.
 from __future__ import annotations
 
 import copy
+import operator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -210,6 +211,23 @@ class KAN(nn.Module):
         variants (|f| bounded by about y_th near 1/x, log, ... singularities)."""
         return self.layer_inputs(x, singularity_avoiding, y_th)[-1]
 
+    @torch.no_grad()
+    def activations(self, x: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
+        """Every edge's output on data x (default: the last fit's inputs), for plots and inspection.
+
+        Per layer l: (inputs (B, width[l]), edge outputs (B, width[l], width[l+1])), numeric plus symbolic parts;
+        a switched-off edge gives 0. Not differentiable (forward never forms this tensor).
+        """
+        x = self.data_or_fit_input(x, "compute activations on")
+        out = []
+        for l in range(self.depth):
+            ys = self.layers[l].edge_activations(x)
+            for ii, oo, vals in self.symbolic[l].edge_values(x):
+                ys[:, ii, oo] += vals
+            out.append((x, ys))
+            x = self._layer_forward(l, x, False, 1000.0)
+        return out
+
     def layer_inputs(self, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0) -> list[Tensor]:
         """[x_0, x_1, ..., x_L]: the input of every layer and, last, the output. Differentiable."""
         self.check_input(x)
@@ -257,6 +275,18 @@ class KAN(nn.Module):
         from .prune import prune_edge
 
         return prune_edge(self, threshold, x=x)
+
+    def remove_edge(self, l: int, i: int, j: int) -> "KAN":
+        """A new model with edge (l, i, j) switched off (this model is unchanged; kanlab.pykan's edits in place)."""
+        from .prune import remove_edge
+
+        return remove_edge(self, *self.check_edge(l, i, j))
+
+    def remove_node(self, l: int, i: int, mode: str = "all") -> "KAN":
+        """A new model with node (l, i)'s edges switched off; see :func:`kanlab.prune.remove_node`."""
+        from .prune import remove_node
+
+        return remove_node(self, operator.index(l), operator.index(i), mode)
 
     def prune_input(self, threshold: float = 1e-2, x: Tensor | None = None, active_inputs=None) -> "KAN":
         from .prune import prune_input
@@ -308,17 +338,23 @@ class KAN(nn.Module):
         """Edge (l, i, j) is numeric ('n'), symbolic ('s') or both ('ns')."""
         if mode not in ("n", "s", "ns", "sn"):
             raise ValueError(f"unknown mode {mode!r}; choose 'n', 's' or 'ns'")
-        self._check_edge(l, i, j)
+        l, i, j = self.check_edge(l, i, j)
         with torch.no_grad():
             self.layers[l].mask[i, j] = float("n" in mode)
         self.symbolic[l].set_edge(i, j, active="s" in mode)
 
-    def _check_edge(self, l: int, i: int, j: int) -> None:
+    def check_edge(self, l: int, i: int, j: int) -> tuple[int, int, int]:
+        """(l, i, j) as ints (numpy and torch integers included), or IndexError/TypeError naming the problem."""
+        try:
+            l, i, j = operator.index(l), operator.index(i), operator.index(j)
+        except TypeError:
+            raise TypeError(f"an edge is named by integers (layer, input, output), got {(l, i, j)!r}") from None
         if not 0 <= l < self.depth:
             raise IndexError(f"layer {l} does not exist (depth {self.depth})")
         w = self.width
         if not (0 <= i < w[l] and 0 <= j < w[l + 1]):
             raise IndexError(f"edge ({l}, {i}, {j}) does not exist: layer {l} maps {w[l]} -> {w[l + 1]} nodes")
+        return l, i, j
 
     def fix_symbolic(self, l: int, i: int, j: int, fun_name: str, fit_params: bool = True, x: Tensor | None = None,
                      lib=None, **kwargs) -> float | None:

@@ -163,7 +163,8 @@ def plot(model: KAN, beta: float = 3.0, metric: str = "backward", in_vars: Seque
     for l in range(depth):
         xs, ys = edge_curves(model, l, layer_x=acts[l] if acts is not None else None)
         samples = acts[l] if (sample and acts is not None) else None
-        sample_y = model.layers[l].edge_activations(samples) if samples is not None else None
+        with torch.no_grad():
+            sample_y = model.layers[l].edge_activations(samples) if samples is not None else None
         n_in, n_out = width[l], width[l + 1]
         n_box = n_in * n_out
         box = min(0.8 / n_box, 0.12)  # box width (x units); its height is the same length on screen
@@ -216,7 +217,7 @@ def _heatmap(scores: list[Tensor], title: str | None, path: str | None):
 
 def plot_activation(model: KAN, l: int, i: int, j: int, x: Tensor | None = None, path: str | None = None):
     """One edge in detail: its numeric spline, the samples it saw and, when symbolic, the fitted function."""
-    model._check_edge(l, i, j)
+    model.check_edge(l, i, j)
     data = _data(model, x)
     xs, _ = edge_curves(model, l, data, n=300)
     layer, sym = model.layers[l], model.symbolic[l]

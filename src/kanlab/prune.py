@@ -16,7 +16,8 @@ from torch import Tensor
 
 from .model import KAN
 
-__all__ = ["Attribution", "attribute", "node_scores", "edge_std", "prune", "prune_node", "prune_edge", "prune_input"]
+__all__ = ["Attribution", "attribute", "backward_scores", "node_scores", "edge_std", "prune", "prune_node", "prune_edge", "prune_input",
+           "remove_edge", "remove_node"]
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +46,27 @@ def _data(model: KAN, x: Tensor | None) -> Tensor:
 @torch.no_grad()
 def attribute(model: KAN, x: Tensor | None = None) -> Attribution:
     """Backward attribution scores of nodes, edges and inputs on data x (default: the last fit's inputs)."""
-    acts = model.layer_inputs(_data(model, x))
-    n_out = model.width[-1]
-    score = torch.eye(n_out, dtype=model.dtype, device=model.device)  # (n_query, width[l+1])
-    node_scores = [score.mean(dim=0)]
-    edge_scores = []
-    for l in range(model.depth - 1, -1, -1):
+    nodes, edges = backward_scores(model, model.layer_inputs(_data(model, x)))
+    return Attribution(node_scores=[s.mean(dim=0) for s in nodes], edge_scores=[e.mean(dim=0) for e in edges])
+
+
+def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None) -> tuple[list[Tensor], list[Tensor]]:
+    """Attribution per query node of layer ``top`` (default: the outputs), differentiable (the penalties use it).
+
+    acts: :meth:`KAN.layer_inputs` on the data. Returns node scores (n_query, width[l]) for l = 0..top and edge
+    scores (n_query, width[l], width[l+1]) for l = 0..top-1, where n_query = width[top].
+    """
+    top = model.depth if top is None else top
+    score = torch.eye(model.width[top], dtype=model.dtype, device=model.device)  # (n_query, width[top])
+    nodes, edges = [score], []
+    for l in range(top - 1, -1, -1):
         e = edge_std(model, l, acts[l])  # (in, out)
         s = acts[l + 1].std(dim=0)  # (out,)
         edge = e.unsqueeze(0) * (score / (s + 1e-4)).unsqueeze(1)  # (n_query, in, out)
         score = edge.sum(dim=2)  # (n_query, in)
-        edge_scores.append(edge.mean(dim=0))
-        node_scores.append(score.mean(dim=0))
-    return Attribution(node_scores=node_scores[::-1], edge_scores=edge_scores[::-1])
+        edges.append(edge)
+        nodes.append(score)
+    return nodes[::-1], edges[::-1]
 
 
 def edge_std(model: KAN, l: int, x: Tensor) -> Tensor:
@@ -136,6 +145,37 @@ def prune_edge(model: KAN, threshold: float = 3e-2, x: Tensor | None = None) -> 
     with torch.no_grad():
         for layer, s in zip(new.layers, scores):
             layer.mask.mul_((s >= threshold).to(layer.mask.dtype))
+    return new
+
+
+def remove_edge(model: KAN, l: int, i: int, j: int) -> KAN:
+    """A new model with edge (l, i, j) (layer l, input i, output j) switched off: numeric and symbolic parts."""
+    return _switch_off(model, [(l, i, j)])
+
+
+def remove_node(model: KAN, l: int, i: int, mode: str = "all") -> KAN:
+    """A new model with node i of layer l cut off: its incoming edges ('down'), outgoing edges ('up') or both
+    ('all'). The width stays; :func:`prune_node` removes nodes that no longer matter."""
+    if mode not in ("all", "up", "down"):
+        raise ValueError(f"mode must be 'all', 'up' or 'down', got {mode!r}")
+    if not (isinstance(l, int) and isinstance(i, int)) or not 0 <= l <= model.depth or not 0 <= i < model.width[l]:
+        raise IndexError(f"node ({l}, {i}) does not exist in a network of width {model.width}")
+    edges = []
+    if mode in ("all", "down") and l > 0:
+        edges += [(l - 1, src, i) for src in range(model.width[l - 1])]
+    if mode in ("all", "up") and l < model.depth:
+        edges += [(l, i, dst) for dst in range(model.width[l + 1])]
+    return _switch_off(model, edges)
+
+
+def _switch_off(model: KAN, edges: list[tuple[int, int, int]]) -> KAN:
+    for l, i, j in edges:
+        model.check_edge(l, i, j)
+    new = model.copy()
+    with torch.no_grad():
+        for l, i, j in edges:
+            new.layers[l].mask[i, j] = 0.0
+            new.symbolic[l].set_edge(i, j, active=False)
     return new
 
 

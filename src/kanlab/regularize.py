@@ -1,7 +1,16 @@
 """Sparsity penalties: pykan's L1 + entropy of per-edge activation scales, and coefficient penalties.
 
-The activation scale of edge (i -> o) is std_batch(phi_io(x_i)) / (std_batch(x_i) + 0.1). The standard deviations
-come from :meth:`KANLayer.edge_std`, which is exact on the whole batch without forming the (batch, in, out) tensor.
+The default scale of edge (i -> o) ("edge_forward_spline_n") is std_batch(phi_io(x_i)) / (std_batch(x_i) + 0.1),
+phi the numeric (spline + base) part. The standard deviations come from :meth:`KANLayer.edge_std`, exact on the
+whole batch without forming the (batch, in, out) tensor. The other metrics (pykan's ``reg_metric`` names):
+
+- "edge_forward_spline_u": std of the edge's whole output (numeric + symbolic), not divided by the input's spread;
+- "edge_forward_sum": that std over (std_batch(x_i) + 0.1);
+- "edge_backward": the edges' backward attribution scores (:func:`kanlab.prune.backward_scores`);
+- "node_backward": for every layer l >= 1, the attribution of each input to each node of layer l, (width[l], n_in).
+
+All are differentiable. (pykan 0.2.8 detaches "edge_forward_sum", so there it reports a penalty but never trains
+on it.)
 """
 
 from __future__ import annotations
@@ -13,8 +22,18 @@ import torch
 from torch import Tensor
 
 from .model import KAN
+from .prune import backward_scores, edge_std
 
-__all__ = ["edge_scales", "sparsity_penalty", "coef_penalty", "regularization"]
+__all__ = ["REG_METRICS", "edge_scales", "penalty_scales", "sparsity_penalty", "coef_penalty", "regularization"]
+
+REG_METRICS = ("edge_forward_spline_n", "edge_forward_spline_u", "edge_forward_sum", "edge_backward",
+               "node_backward")
+
+
+def check_reg_metric(metric: str) -> str:
+    if metric not in REG_METRICS:
+        raise ValueError(f"unknown reg_metric {metric!r}; choose one of {', '.join(REG_METRICS)}")
+    return metric
 
 
 def edge_scales(model: KAN, acts: list[Tensor]) -> list[Tensor]:
@@ -24,6 +43,21 @@ def edge_scales(model: KAN, acts: list[Tensor]) -> list[Tensor]:
         in_range = x.std(dim=0) + 0.1  # (in,)
         scales.append((layer.edge_std(x) / in_range.unsqueeze(1)).t())  # (out, in)
     return scales
+
+
+def penalty_scales(model: KAN, acts: list[Tensor], metric: str = "edge_forward_spline_n") -> list[Tensor]:
+    """The matrices the L1 + entropy penalty acts on, for ``metric`` (one of :data:`REG_METRICS`)."""
+    check_reg_metric(metric)
+    if metric == "edge_forward_spline_n":
+        return edge_scales(model, acts)
+    if metric in ("edge_forward_spline_u", "edge_forward_sum"):
+        stds = [edge_std(model, l, acts[l]) for l in range(model.depth)]  # (in, out)
+        if metric == "edge_forward_sum":
+            stds = [e / (acts[l].std(dim=0) + 0.1).unsqueeze(1) for l, e in enumerate(stds)]
+        return [e.t() for e in stds]
+    if metric == "edge_backward":
+        return [e.mean(dim=0).t() for e in backward_scores(model, acts)[1]]
+    return [backward_scores(model, acts, top=l)[0][0] for l in range(1, model.depth + 1)]  # (width[l], n_in)
 
 
 def sparsity_penalty(scale: Tensor, lamb_l1: float, lamb_entropy: float) -> Tensor:
@@ -107,7 +141,8 @@ def coef_penalty(model: KAN, lamb_coef: float, lamb_coefdiff: float) -> Tensor:
 
 
 def regularization(model: KAN, acts: list[Tensor], lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
-                   lamb_coef: float = 0.0, lamb_coefdiff: float = 0.0) -> Tensor:
+                   lamb_coef: float = 0.0, lamb_coefdiff: float = 0.0,
+                   reg_metric: str = "edge_forward_spline_n") -> Tensor:
     """The full penalty for one batch, given ``acts`` = model.layer_inputs(x)."""
-    reg = sum(sparsity_penalty(s, lamb_l1, lamb_entropy) for s in edge_scales(model, acts))
+    reg = sum(sparsity_penalty(s, lamb_l1, lamb_entropy) for s in penalty_scales(model, acts, reg_metric))
     return reg + coef_penalty(model, lamb_coef, lamb_coefdiff)

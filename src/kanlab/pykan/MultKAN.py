@@ -8,8 +8,10 @@
 - ``fit`` returns pykan's history: lists of numpy scalars (``.item()`` works).
 - ``update_grid`` places the knots outside an adaptive grid by pykan's rule (average spacing), so a ported
   notebook follows pykan's training trajectory.
-- Files are written only where asked: ``plot(folder=...)`` and ``saveckpt(path)``. pykan's ``auto_save``
-  checkpoints are not written (the argument is accepted and ignored).
+- Every workflow step (fit, fix_symbolic, prune, refine, ...) is a new version ``"round.state"`` when
+  ``auto_save`` is on (pykan's default); ``rewind(id)`` and ``checkout(id)`` return old versions, and
+  ``history()`` gives pykan's log. The versions live in memory (:mod:`kanlab.pykan._versions`), not in ./model.
+- Files are written only where asked: ``plot(folder=...)``, ``fit(save_fig=True)`` and ``saveckpt(path)``.
 
 All maths is kanlab's. Multiplication nodes (width entries like ``[5, 2]``) raise NotImplementedError until KAN 2.0
 lands in the core.
@@ -28,6 +30,7 @@ from torch import Tensor
 
 from .. import model as _model
 from ..symbolic import fit as _symfit
+from ._versions import Versions, parse_id
 from .utils import SYMBOLIC_LIB, compat_library
 
 __all__ = ["KAN", "MultKAN"]
@@ -102,6 +105,12 @@ class KAN(_model.KAN):
                          sparse_init=sparse_init, seed=_int(seed, "seed"), device=device,
                          dtype=torch.get_default_dtype())
         self._adapter_init(save_act)
+        self.auto_save, self.ckpt_path = bool(auto_save), ckpt_path
+        self.round, self.state_id = _int(round, "round"), 0 if first_init else _int(state_id, "state_id")
+        self.versions: Versions | None = Versions() if self.auto_save else None
+        if self.versions is not None:
+            self.versions.lines += [f"### Round {self.round} ###", f"init => {self.round}.{self.state_id}"]
+            self.versions.save(self)
 
     def _adapter_init(self, save_act: bool = True) -> None:
         self.save_act = bool(save_act)
@@ -109,13 +118,81 @@ class KAN(_model.KAN):
         self.symbolic_enabled = True
 
     @classmethod
-    def _adopt(cls, core: _model.KAN, like: "KAN") -> "KAN":
-        """A core model (from prune, refine, load) as this adapter, carrying ``like``'s settings and cache."""
+    def _adopt(cls, core: _model.KAN, like: "KAN | None") -> "KAN":
+        """A core model (from prune, refine, load) as this adapter, carrying ``like``'s settings, cache and
+        version history (a new history when there is no ``like``)."""
         core.__class__ = cls
         core._adapter_init(like.save_act if like is not None else True)
         if like is not None and like.cache_data is not None and like.cache_data.shape[1] == core.width[0]:
             core.cache_data = like.cache_data
+        if like is not None:
+            core.auto_save, core.ckpt_path = like.auto_save, like.ckpt_path
+            core.round, core.state_id, core.versions = like.round, like.state_id, like.versions
+        else:
+            core.auto_save, core.ckpt_path, core.round, core.state_id = True, "./model", 0, 0
+            core.versions = Versions()
+            core.versions.lines += ["### Round 0 ###", "load => 0.0"]
+            core.versions.save(core)
         return core
+
+    # ------------------------------------------------------------------ versions (pykan's auto_save, in memory)
+    def log_history(self, method_name: str) -> None:
+        """Record this model as the next version, after ``method_name`` (when auto_save is on)."""
+        if not self.auto_save or self.versions is None:
+            return
+        old = f"{self.round}.{self.state_id}"
+        self.state_id += 1
+        self.versions.lines.append(f"{old} => {method_name} => {self.round}.{self.state_id}")
+        self.versions.save(self)
+
+    def _derived(self, core: _model.KAN, method_name: str, log_history: bool = True) -> "KAN":
+        new = self._adopt(core, self)
+        if log_history:
+            new.log_history(method_name)
+        return new
+
+    def _require_versions(self, what: str) -> Versions:
+        if self.versions is None:
+            raise ValueError(f"{what} needs the model's saved versions, and this model was made with "
+                             "auto_save=False")
+        return self.versions
+
+    def rewind(self, model_id) -> "KAN":
+        """Version ``model_id`` ('round.state'), as the start of a new round (pykan's rewind)."""
+        versions = self._require_versions("rewind")
+        _, state = parse_id(model_id)
+        restored = versions.get(model_id)
+        new_round = 1 + max(parse_id(v)[0] for v in versions.ids)
+        self.round, self.state_id = new_round, state  # pykan moves the caller to the new round too
+        restored.round, restored.state_id = new_round, state
+        versions.lines.append(f"### Round {new_round} ###")
+        versions.save(restored)
+        log.info("rewind to model version %s, renamed as %s.%s", model_id, new_round, state)
+        return restored
+
+    def checkout(self, model_id) -> "KAN":
+        """Version ``model_id`` ('round.state'), without starting a round or logging anything."""
+        parse_id(model_id)
+        return self._require_versions("checkout").get(model_id)
+
+    def history(self, k="all") -> str:
+        """The last ``k`` lines of pykan's history log (all by default), as text."""
+        lines = self._require_versions("history").lines
+        if k != "all":
+            lines = lines[len(lines) - _int(k, "k"):] if _int(k, "k") > 0 else []
+        return "".join(line + "\n" for line in lines)
+
+    @property
+    def n_edge(self) -> int:
+        """The number of active numeric edges."""
+        return int(sum(int((layer.mask > 0).sum()) for layer in self.layers))
+
+    def evaluate(self, dataset) -> dict[str, Any]:
+        """pykan's summary: test RMSE, number of edges, grid size."""
+        with torch.no_grad():
+            pred = _model.KAN.forward(self, dataset["test_input"])
+        rmse = float(torch.sqrt(torch.mean((pred - dataset["test_label"]) ** 2)))
+        return {"test_loss": rmse, "n_edge": self.n_edge, "n_grid": self.grid[0]}
 
     # ------------------------------------------------------------------ pykan's attributes
     @property
@@ -148,25 +225,55 @@ class KAN(_model.KAN):
             raise ValueError(f"{purpose} uses the activations of the last forward: call model(x) first")
         return x
 
-    def get_act(self, x: Tensor | None = None) -> None:
-        """Run a forward on x (default: the cached input) to refresh the cached activations."""
+    def get_act(self, x=None) -> None:
+        """Run a forward on x (a tensor or a dataset dict; default: the cached input) to refresh the cache."""
+        if isinstance(x, dict):
+            x = x["train_input"]
         with torch.no_grad():
             self.forward(self._cached("get_act") if x is None else x)
 
-    def activations(self, l: int) -> tuple[Tensor, Tensor]:
-        """Layer l's inputs (B, in) and numeric per-edge outputs (B, in, out) on the cached input."""
-        return _symfit.edge_samples(self, _int(l, "l"), self._cached("activations"))
+    def _edges(self) -> list[tuple[Tensor, Tensor]]:
+        return _model.KAN.activations(self, self._cached("activations"))
 
-    def get_fun(self, l: int, i: int, j: int) -> tuple[Tensor, Tensor]:
-        """Edge (l, i, j)'s samples on the cached input, sorted by x: (x (B,), y (B,))."""
-        l, i, j = _int(l, "l"), _int(i, "i"), _int(j, "j")
-        self._check_edge(l, i, j)
-        xs, ys = self.activations(l)
+    # pykan's per-forward attributes, computed on request from the cached input; pykan's layouts (batch, out, in)
+    @property
+    def acts(self) -> list[Tensor]:
+        """Every layer's input, and last the output, on the cached input: [(B, width[0]), ..., (B, width[-1])]."""
+        with torch.no_grad():
+            return self.layer_inputs(self._cached("acts"))
+
+    @property
+    def spline_preacts(self) -> list[Tensor]:
+        """Per layer, each edge's input: (B, out, in)."""
+        return [x[:, None, :].expand(-1, y.shape[2], -1) for x, y in self._edges()]
+
+    @property
+    def spline_postacts(self) -> list[Tensor]:
+        """Per layer, each edge's output (numeric + symbolic): (B, out, in)."""
+        return [y.permute(0, 2, 1) for _, y in self._edges()]
+
+    def attribute(self, l=None, i=None, out_score=None, plot=True):
+        """pykan's attribute(): sets ``edge_scores`` (out, in), ``node_scores`` and ``feature_score`` on the cached
+        input, and returns kanlab's :class:`~kanlab.prune.Attribution`."""
+        if l is not None or i is not None or out_score is not None:
+            raise NotImplementedError("attribute(l, i, out_score): only the whole-network form attribute() is "
+                                      "supported; kanlab.prune.backward_scores(model, acts, top=l) gives per-node "
+                                      "scores")
+        att = _model.KAN.attribute(self, self._cached("attribute"))
+        self.edge_scores = [e.t() for e in att.edge_scores]
+        self.node_scores = att.node_scores
+        self.feature_score = att.feature_score
+        return att
+
+    def get_fun(self, l: int, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Edge (l, i, j)'s samples on the cached input, sorted by x: (x (B,), y (B,)) as numpy arrays."""
+        l, i, j = self.check_edge(l, i, j)
+        xs, ys = self._edges()[l]
         order = torch.argsort(xs[:, i])
-        return xs[order, i], ys[order, i, j]
+        return xs[order, i].cpu().numpy(), ys[order, i, j].cpu().numpy()
 
-    def get_range(self, l: int, i: int, j: int, verbose: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(x_min, x_max, y_min, y_max) of edge (l, i, j) on the cached input."""
+    def get_range(self, l: int, i: int, j: int, verbose: bool = True):
+        """(x_min, x_max, y_min, y_max) of edge (l, i, j) on the cached input, as numpy scalars."""
         x, y = self.get_fun(l, i, j)
         out = (x.min(), x.max(), y.min(), y.max())
         if verbose:
@@ -181,9 +288,6 @@ class KAN(_model.KAN):
             reg_metric="edge_forward_spline_n", display_metrics=None) -> dict[str, list]:
         """pykan's fit: kanlab's training loop; returns lists of numpy scalars. With ``save_fig`` the diagram is
         written to ``img_folder`` every ``save_fig_freq`` steps (files only then)."""
-        if reg_metric != "edge_forward_spline_n":
-            raise NotImplementedError(f"reg_metric={reg_metric!r}: kanlab's penalty is pykan's default "
-                                      "'edge_forward_spline_n'")
         callbacks = []
         if save_fig:
             os.makedirs(img_folder, exist_ok=True)
@@ -202,56 +306,59 @@ class KAN(_model.KAN):
                            update_grid=update_grid, grid_update_num=grid_update_num, loss_fn=loss_fn, lr=lr,
                            start_grid_update_step=start_grid_update_step,
                            stop_grid_update_step=stop_grid_update_step, batch=batch, metrics=metrics,
-                           callbacks=callbacks or None, singularity_avoiding=singularity_avoiding, y_th=y_th)
+                           callbacks=callbacks or None, singularity_avoiding=singularity_avoiding, y_th=y_th,
+                           reg_metric=reg_metric)
         self.cache_data = self.fit_input_
+        self.log_history("fit")
         return {key: [np.float64(v) for v in vals] for key, vals in hist.items()}
 
     # ------------------------------------------------------------------ pruning (pykan: prune_edge in place)
     def prune_edge(self, threshold: float = 3e-2, log_history: bool = True) -> None:
         """Switch off edges scoring below ``threshold``, in place (pykan's semantics)."""
         pruned = _model.KAN.prune_edge(self, threshold, x=self._cached("prune_edge"))
+        self._take_masks(pruned)
+        if log_history:
+            self.log_history("prune_edge")
+
+    def _take_masks(self, other: _model.KAN) -> None:
         with torch.no_grad():
-            for mine, theirs in zip(self.layers, pruned.layers):
+            for mine, theirs in zip(self.layers, other.layers):
                 mine.mask.copy_(theirs.mask)
+        for mine, theirs in zip(self.symbolic, other.symbolic):
+            mine.load_state_dict(theirs.state_dict())
 
     def prune_node(self, threshold: float = 1e-2, mode: str = "auto", active_neurons_id=None,
                    log_history: bool = True) -> "KAN":
         ids = None if mode == "auto" and active_neurons_id is None else active_neurons_id
-        return self._adopt(_model.KAN.prune_node(self, threshold, x=self._cached("prune_node"),
-                                                 active_neurons_id=ids), self)
+        return self._derived(_model.KAN.prune_node(self, threshold, x=self._cached("prune_node"),
+                                                   active_neurons_id=ids), "prune_node", log_history)
 
     def prune_input(self, threshold: float = 1e-2, active_inputs=None, log_history: bool = True) -> "KAN":
-        return self._adopt(_model.KAN.prune_input(self, threshold, x=self._cached("prune_input"),
-                                                  active_inputs=active_inputs), self)
+        return self._derived(_model.KAN.prune_input(self, threshold, x=self._cached("prune_input"),
+                                                    active_inputs=active_inputs), "prune_input", log_history)
 
     def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2) -> "KAN":
-        return self._adopt(_model.KAN.prune(self, node_th=node_th, edge_th=edge_th, x=self._cached("prune")),
-                           self)
+        return self._derived(_model.KAN.prune(self, node_th=node_th, edge_th=edge_th, x=self._cached("prune")),
+                             "prune")
 
-    def refine(self, new_grid) -> "KAN":
-        return self._adopt(_model.KAN.refine(self, _int(new_grid, "new_grid")), self)
+    def refine(self, new_grid=None, *, grid=None) -> "KAN":
+        """A new model on a finer grid (``grid=`` is accepted too, as some pykan tutorials write it)."""
+        if (new_grid is None) == (grid is None):
+            raise TypeError("refine takes the new grid size once: refine(new_grid)")
+        size = new_grid if grid is None else grid
+        return self._derived(_model.KAN.refine(self, _int(size, "new_grid")), "refine")
 
     def remove_edge(self, l: int, i: int, j: int, log_history: bool = True) -> None:
         """Switch edge (l, i, j) off, numeric and symbolic parts, in place."""
-        l, i, j = _int(l, "l"), _int(i, "i"), _int(j, "j")
-        self._check_edge(l, i, j)
-        with torch.no_grad():
-            self.layers[l].mask[i, j] = 0.0
-        self.symbolic[l].set_edge(i, j, active=False)
+        self._take_masks(_model.KAN.remove_edge(self, l, i, j))
+        if log_history:
+            self.log_history("remove_edge")
 
     def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True) -> None:
         """Switch off node i of layer l's incoming ('down', 'all') and outgoing ('up', 'all') edges, in place."""
-        l, i = _int(l, "l"), _int(i, "i")
-        if mode not in ("all", "up", "down"):
-            raise ValueError(f"mode must be 'all', 'up' or 'down', got {mode!r}")
-        if not 0 <= l <= self.depth or not 0 <= i < self.width[l]:
-            raise IndexError(f"node ({l}, {i}) does not exist in a network of width {self.width}")
-        if mode in ("all", "down") and l > 0:
-            for src in range(self.width[l - 1]):
-                self.remove_edge(l - 1, src, i)
-        if mode in ("all", "up") and l < self.depth:
-            for dst in range(self.width[l + 1]):
-                self.remove_edge(l, i, dst)
+        self._take_masks(_model.KAN.remove_node(self, l, i, mode))
+        if log_history:
+            self.log_history("remove_node")
 
     # ------------------------------------------------------------------ symbolic (on the cached input)
     def _lib(self, lib):
@@ -270,7 +377,22 @@ class KAN(_model.KAN):
                                      lib=compat_library(), a_range=tuple(a_range), b_range=tuple(b_range))
         if verbose and r2 is not None:
             log.info("r2 is %s", r2)
+        if log_history:
+            self.log_history("fix_symbolic")
         return r2
+
+    def unfix_symbolic(self, l, i, j, log_history=True) -> None:
+        _model.KAN.unfix_symbolic(self, l, i, j)
+        if log_history:
+            self.log_history("unfix_symbolic")
+
+    def unfix_symbolic_all(self, log_history=True) -> None:
+        for l in range(self.depth):
+            for i in range(self.width[l]):
+                for j in range(self.width[l + 1]):
+                    _model.KAN.unfix_symbolic(self, l, i, j)
+        if log_history:
+            self.log_history("unfix_symbolic")
 
     def suggest_symbolic(self, l, i, j, a_range=(-10, 10), b_range=(-10, 10), lib=None, topk=5, verbose=True,
                          r2_loss_fun=None, c_loss_fun=None, weight_simple=0.8):
@@ -289,6 +411,7 @@ class KAN(_model.KAN):
         """Snap every numeric edge to its best function, fitted to the cached activations."""
         _model.KAN.auto_symbolic(self, lib=self._lib(lib), r2_threshold=r2_threshold, weight_simple=weight_simple,
                                  x=self._cached("auto_symbolic"), a_range=tuple(a_range), b_range=tuple(b_range))
+        self.log_history("auto_symbolic")
 
     def symbolic_formula(self, var=None, normalizer=None, output_normalizer=None, simplify=False, floating_digit=4):
         """(formulas per output, input symbols), as pykan returns them."""
@@ -322,6 +445,7 @@ class KAN(_model.KAN):
         return cls._adopt(_model.KAN.load(path), None)
 
     def copy(self) -> "KAN":
+        """A deep copy that keeps writing to this model's version history (as pykan's copies share ./model)."""
         return copy.deepcopy(self)
 
 

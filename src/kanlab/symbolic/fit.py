@@ -241,7 +241,7 @@ def suggest_symbolic(model: KAN, l: int, i: int, j: int, lib=None, topk: int = 5
     lib: a SymbolicLibrary or a list of names from the default one (None: all). An edge that carries no signal
     gets the single suggestion '0'.
     """
-    model._check_edge(l, i, j)
+    l, i, j = model.check_edge(l, i, j)
     if not 0.0 <= weight_simple <= 1.0:
         raise ValueError(f"weight_simple must lie in [0, 1], got {weight_simple}")
     inputs, acts = edge_samples(model, l, x)
@@ -262,7 +262,7 @@ def fix_symbolic(model: KAN, l: int, i: int, j: int, fun_name: str, fit_params: 
     fit_params: fit (a, b, c, d) to the edge's current numeric curve and return r^2; otherwise use (1, 0, 1, 0)
     and return None. Unknown names raise ValueError listing the valid ones.
     """
-    model._check_edge(l, i, j)
+    l, i, j = model.check_edge(l, i, j)
     library = _resolve_lib(lib) if lib is not None else model.symbolic[l].library.merged(DEFAULT_LIBRARY)
     fn = library.get_function(fun_name)
     r2 = None
