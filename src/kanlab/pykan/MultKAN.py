@@ -22,9 +22,11 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import warnings
 from typing import Any
 
 import numpy as np
+import sympy
 import torch
 from torch import Tensor
 
@@ -414,10 +416,32 @@ class KAN(_model.KAN):
         self.log_history("auto_symbolic")
 
     def symbolic_formula(self, var=None, normalizer=None, output_normalizer=None, simplify=False, floating_digit=4):
-        """(formulas per output, input symbols), as pykan returns them."""
-        if normalizer is not None or output_normalizer is not None:
-            raise NotImplementedError("symbolic_formula: normalizer / output_normalizer are not supported")
-        return _model.KAN.symbolic_formula(self, var=var, simplify=simplify)
+        """(formulas per output, input symbols), as pykan returns them.
+
+        As in pykan, edges that are still numeric splines count as 0 (kanlab's core refuses instead); a warning
+        names them. ``normalizer=(mean, std)`` means the model saw (x - mean) / std; ``output_normalizer=(mean,
+        std)`` that its outputs are scaled back as y * std + mean.
+        """
+        model = self
+        numeric = [(l, i, j) for l, layer in enumerate(self.layers) for i, j in (layer.mask > 0).nonzero().tolist()]
+        if numeric:
+            warnings.warn(f"symbolic_formula: {len(numeric)} edge(s) are still numeric splines "
+                          f"({', '.join(map(str, numeric[:6]))}{', ...' if len(numeric) > 6 else ''}); as in pykan "
+                          "they count as 0 in the formula. Snap them with fix_symbolic/auto_symbolic first for a "
+                          "formula of the whole model", stacklevel=2)
+            model = _model.KAN.copy(self)
+            with torch.no_grad():
+                for layer in model.layers:
+                    layer.mask.zero_()
+        formulas, symbols = _model.KAN.symbolic_formula(model, var=var, simplify=simplify)
+        if normalizer is not None:
+            mean, std = (np.asarray(v, dtype=float).reshape(-1) for v in normalizer)
+            subs = {s: (s - float(m)) / float(d) for s, m, d in zip(symbols, mean, std)}
+            formulas = [sympy.expand(f.xreplace(subs)) for f in formulas]
+        if output_normalizer is not None:
+            mean, std = (np.asarray(v, dtype=float).reshape(-1) for v in output_normalizer)
+            formulas = [sympy.expand(f * float(d) + float(m)) for f, m, d in zip(formulas, mean, std)]
+        return formulas, symbols
 
     # ------------------------------------------------------------------ pictures and housekeeping
     def plot(self, folder=None, beta=3, metric="backward", scale=0.5, tick=False, sample=False, in_vars=None,

@@ -44,5 +44,4 @@ from .KANLayer import KANLayer  # noqa: E402,F401
 from .MultKAN import KAN, MultKAN  # noqa: E402,F401
 from .Symbolic_KANLayer import Symbolic_KANLayer  # noqa: E402,F401
 from .spline import B_batch, coef2curve, curve2coef, extend_grid  # noqa: E402,F401
-from .utils import (SYMBOLIC_LIB, add_symbolic, augment_input, batch_hessian, batch_jacobian,  # noqa: E402,F401
-                    create_dataset, create_dataset_from_data, ex_round, get_derivative, sparse_mask)
+from .utils import *  # noqa: E402,F401,F403  (its __all__: pykan's helpers, f_* included)

@@ -19,7 +19,9 @@ from ..symbolic.formula import ex_round
 from ..symbolic.library import DEFAULT_LIBRARY, SymbolicFunction, SymbolicLibrary
 
 __all__ = ["create_dataset", "create_dataset_from_data", "ex_round", "SYMBOLIC_LIB", "add_symbolic",
-           "augment_input", "batch_jacobian", "batch_hessian", "get_derivative", "sparse_mask", "compat_library"]
+           "augment_input", "batch_jacobian", "batch_hessian", "get_derivative", "sparse_mask", "compat_library",
+           "model2param", "fit_params", "f_inv", "f_inv2", "f_inv3", "f_inv4", "f_inv5", "f_sqrt", "f_power1d5",
+           "f_invsqrt", "f_log", "f_tan", "f_arctanh", "f_arcsin", "f_arccos", "f_exp"]
 
 
 def _entry_tuple(fn: SymbolicFunction) -> tuple:
@@ -180,3 +182,48 @@ def sparse_mask(in_dim: int, out_dim: int) -> Tensor:
     from ..layer import _sparse_mask
 
     return _sparse_mask(int(in_dim), int(out_dim), torch.get_default_dtype(), None)
+
+
+def model2param(model: torch.nn.Module) -> Tensor:
+    """Every parameter of ``model``, flattened and concatenated in ``parameters()`` order: (n_params,)."""
+    return torch.cat([p.reshape(-1) for p in model.parameters()])
+
+
+def fit_params(x: Tensor, y: Tensor, fun: Callable[[Tensor], Tensor], a_range=(-10, 10), b_range=(-10, 10),
+               grid_number: int = 101, iteration: int = 3, verbose: bool = True, device="cpu"):
+    """Fit y ~ c * fun(a * x + b) + d on 1-D samples, as pykan's ``fit_params``: returns (tensor([a, b, c, d]),
+    r^2). kanlab's fit (a grid search over (a, b), then a polish) does the work."""
+    from ..symbolic.fit import fit_affine
+
+    fn = SymbolicFunction("fit_params", fun, sympy.Function("f"), 1.0, lambda z, y_th: fun(z))
+    res = fit_affine(torch.as_tensor(x), torch.as_tensor(y), fn, a_range=tuple(map(float, a_range)),
+                     b_range=tuple(map(float, b_range)), grid_number=int(grid_number), iterations=int(iteration))
+    dtype = torch.get_default_dtype()
+    return torch.tensor(res.params, dtype=dtype, device=device), torch.tensor(res.r2, dtype=dtype, device=device)
+
+
+def _safe_helper(name: str) -> Callable:
+    """pykan's singularity-safe helper for a library function: f(x, y_th) -> ((), values)."""
+    fn = DEFAULT_LIBRARY[name]
+
+    def helper(x: Tensor, y_th) -> tuple:
+        return (), fn.safe(x, float(y_th))
+
+    helper.__name__ = helper.__qualname__ = f"f_{name}"
+    return helper
+
+
+f_inv = _safe_helper("1/x")
+f_inv2 = _safe_helper("1/x^2")
+f_inv3 = _safe_helper("1/x^3")
+f_inv4 = _safe_helper("1/x^4")
+f_inv5 = _safe_helper("1/x^5")
+f_sqrt = _safe_helper("sqrt")
+f_power1d5 = _safe_helper("x^1.5")
+f_invsqrt = _safe_helper("1/sqrt(x)")
+f_log = _safe_helper("log")
+f_tan = _safe_helper("tan")
+f_arctanh = _safe_helper("arctanh")
+f_arcsin = _safe_helper("arcsin")
+f_arccos = _safe_helper("arccos")
+f_exp = _safe_helper("exp")
