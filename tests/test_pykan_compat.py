@@ -241,3 +241,169 @@ def test_ported_fit_follows_pykans_trajectory(ns, tmp_path):
     np.testing.assert_allclose(ours["train_loss"][0], theirs["train_loss"][0], rtol=1e-3)
     np.testing.assert_allclose(ours["train_loss"], theirs["train_loss"], rtol=0.1)
     assert abs(core["train_loss"][0] - theirs["train_loss"][0]) > 1e-2 * theirs["train_loss"][0]
+
+
+def _quiet_pykan():
+    """pykan prints and writes ./model (tests run in a tmp folder); silence the prints."""
+    import contextlib
+    import io
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    return stack
+
+
+def test_versions_rewind_checkout_history_in_memory(ns):
+    """Example_9's and API_12's flow: every step is a version; rewind returns the old model and starts a round."""
+    exec("""
+model = KAN(width=[2,1,1], grid=5, k=3, seed=0)
+f = lambda x: torch.sqrt(x[:,[0]]**2+x[:,[1]]**2)
+dataset = create_dataset(f, n_var=2, train_num=100, test_num=50)
+model.fit(dataset, opt="LBFGS", steps=3);
+fitted = model(dataset['test_input']).detach()
+model.fix_symbolic(0,0,0,'x^2')
+model.fix_symbolic(0,1,0,'x^2')
+model.fix_symbolic(1,0,0,'sqrt')
+model = model.rewind('0.1')
+model.get_act(dataset)
+back = model(dataset['test_input']).detach()
+model.fit(dataset, opt="LBFGS", steps=1);
+""", ns)
+    model = ns["model"]
+    torch.testing.assert_close(ns["back"], ns["fitted"])  # 0.1 is the fitted model, before any fix_symbolic
+    assert model.symbolic[0].names[0][0] == "0"
+    assert (model.round, model.state_id) == (1, 2)
+    assert model.history().splitlines() == [
+        "### Round 0 ###", "init => 0.0", "0.0 => fit => 0.1", "0.1 => fix_symbolic => 0.2",
+        "0.2 => fix_symbolic => 0.3", "0.3 => fix_symbolic => 0.4", "### Round 1 ###", "1.1 => fit => 1.2"]
+    assert model.history(1) == "1.1 => fit => 1.2\n"
+    fixed = model.checkout("0.4")  # a copy: checking out changes nothing
+    assert fixed.symbolic[1].names[0][0] == "sqrt" and model.versions.ids[-1] == "1.2"
+    refined = model.prune().refine(7)  # new models continue the history
+    assert refined.history(2).splitlines() == ["1.2 => prune => 1.3", "1.3 => refine => 1.4"]
+    assert refined.checkout("1.4").grid == [7, 7]  # the id names the refined model (pykan stores the old one)
+    with pytest.raises(KeyError, match="saved versions: 0.0, 0.1"):
+        model.rewind("5.5")
+    with pytest.raises(ValueError, match="round.state"):
+        model.checkout("latest")
+    off = ns["KAN"](width=[2, 1], auto_save=False)
+    with pytest.raises(ValueError, match="auto_save=False"):
+        off.rewind("0.0")
+
+
+@pytest.mark.parametrize("metric", ["edge_forward_spline_n", "edge_forward_spline_u", "edge_forward_sum",
+                                    "edge_backward", "node_backward"])
+def test_reg_metrics_match_pykans_penalty(ns, metric):
+    """Same seed, same symbolic edge, same data: kanlab's penalty for each reg_metric equals pykan's reg(), and
+    training with it differs from training with the default."""
+    from kan import KAN as PyKAN  # dev dependency
+
+    from kanlab.regularize import regularization
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        x = torch.rand(200, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        ours = ns["KAN"](width=[2, 3, 1], grid=5, k=3, seed=0, auto_save=False)
+        with _quiet_pykan():
+            theirs = PyKAN(width=[2, 3, 1], grid=5, k=3, seed=0, auto_save=False)
+            theirs(x)
+            theirs.fix_symbolic(0, 1, 2, "sin", fit_params_bool=False, verbose=False)
+            theirs.symbolic_fun[0].affine.data[2, 1] = torch.tensor([1.5, 0.2, 0.7, 0.1])
+        ours.fix_symbolic(0, 1, 2, "sin", fit_params_bool=False)
+        ours.set_mode(0, 1, 2, "ns")  # pykan keeps the numeric part too: fix_symbolic then zeroes its mask
+        with torch.no_grad():
+            ours.layers[0].mask[1, 2] = 0.0
+            ours.symbolic[0].affine[1, 2] = torch.tensor([1.5, 0.2, 0.7, 0.1])
+        torch.testing.assert_close(ours(x), theirs(x))
+        with torch.no_grad():
+            if metric == "edge_backward":
+                theirs.attribute(plot=False)
+            if metric == "node_backward":
+                theirs.node_attribute()
+            want = theirs.reg(metric, 1.0, 2.0, 0.0, 0.0)
+        got = regularization(ours, ours.layer_inputs(x), 1.0, 2.0, reg_metric=metric)
+    finally:
+        torch.set_default_dtype(old)
+    torch.testing.assert_close(got, want.to(got.dtype), rtol=1e-6, atol=1e-9)
+    f = lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)  # noqa: E731
+    ds = ns["create_dataset"](f, n_var=2, train_num=100, test_num=50)
+    losses = {}
+    for m in {metric, "edge_forward_spline_n"}:
+        model = kanlab.KAN(width=[2, 3, 1], grid=5, k=3, seed=0)
+        losses[m] = model.fit(ds, steps=3, lamb=0.01, reg_metric=m)["reg"]
+    assert metric == "edge_forward_spline_n" or losses[metric] != losses["edge_forward_spline_n"]
+    with pytest.raises(ValueError, match="reg_metric"):
+        kanlab.KAN(width=[2, 1]).fit(ds, steps=1, lamb=0.01, reg_metric="edge_sideways")
+
+
+def test_feynman_equations_match_pykans(ns):
+    """All 120 equations: the same variables and ranges as pykan, and f agrees with pykan's f wherever pykan's f
+    agrees with its own expression (it does not for I.16.6 and Goldstein 12.80, and fails on Jackson 2.11)."""
+    import sympy
+    from kan.feynman import get_feynman_dataset as theirs  # dev dependency
+
+    from kanlab.pykan.feynman import feynman_names, get_feynman_dataset as ours
+
+    assert len(feynman_names()) == 120 and ours("I.18.12")[1] != ours("I.18.4")[1]
+    gen = torch.Generator().manual_seed(0)
+    for i in range(1, 121):
+        sym, expr, f, ranges = ours(i)
+        sym2, expr2, f2, ranges2 = theirs(i)
+        assert ranges == ranges2 and len(sym) == len(list(sym2)), i
+        rr = ranges if isinstance(ranges[0], list) else [ranges] * len(sym)
+        x = torch.stack([torch.rand(32, generator=gen) * (hi - lo) + lo for lo, hi in rr], 1)
+        y = f(x)
+        # f is the expression, evaluated
+        ref = sympy.lambdify(sym, expr, "numpy")(*x.double().T.numpy())
+        np.testing.assert_allclose(y.reshape(-1).double().numpy(), np.broadcast_to(ref, (32,)), rtol=1e-4, atol=1e-6)
+        if i not in (20, 113, 114):
+            torch.testing.assert_close(y.reshape(-1), f2(x).reshape(-1).to(y.dtype), rtol=1e-4, atol=1e-5)
+    with pytest.raises(KeyError, match="no Feynman equation"):
+        ours("I.99.99")
+
+
+def test_mlp_and_experiment(ns):
+    from kan.MLP import MLP as PyMLP  # dev dependency
+
+    from kanlab.pykan.experiment import pareto_frontier, runner1
+    from kanlab.pykan.MLP import MLP
+
+    state = torch.get_rng_state()
+    mlp = MLP([2, 5, 1], seed=3)
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is untouched
+    with _quiet_pykan():
+        ref = PyMLP([2, 5, 1], seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(mlp.parameters(), ref.parameters()))
+    f = lambda x: x[:, [0]] * x[:, [1]]  # noqa: E731
+    ds = ns["create_dataset"](f, n_var=2, train_num=200, test_num=50)
+    hist = mlp.fit(ds, steps=5)
+    assert hist["train_loss"][-1] < 0.5 * hist["train_loss"][0] and hist["train_loss"][-1].item() > 0
+    assert hist["reg"][-1] == 0.0 and mlp.fit(ds, steps=1, lamb=1e-3)["reg"][0] > 0
+    x = ds["test_input"]
+    before = mlp(x).detach()
+    mlp.auto_swap()  # reordering hidden nodes keeps the function
+    torch.testing.assert_close(mlp(x).detach(), before)
+    res = runner1([2, 2, 1], ds, grids=[3, 5], steps=3, prune_round=2, refine_round=2, metrics=[])
+    assert list(res["id"]) == ["0.2", "0.4", "0.6", "1.4", "1.6", "1.8"] and list(res["G"]) == [3, 3, 5, 3, 3, 5]
+    xs, ys, ids = pareto_frontier(np.array([1, 2, 3, 2]), np.array([3.0, 1.0, 0.5, 2.0]))
+    assert list(ids) == [0, 1, 2]
+
+
+def test_formula_with_numeric_edges_and_normalizers(ns):
+    """Example_6's last cell: pykan's formula counts numeric edges as 0; here with a warning naming them."""
+    exec("""
+model = KAN(width=[2,1], grid=5, k=3, seed=1)
+model(torch.rand(50, 2) * 2 - 1)
+model.fix_symbolic(0,0,0,'x', fit_params_bool=False)
+""", ns)
+    import sympy
+
+    model = ns["model"]
+    with pytest.warns(UserWarning, match=r"1 edge\(s\) are still numeric splines \(\(0, 1, 0\)\)"):
+        (formula,), (x1, x2) = model.symbolic_formula()
+    assert sympy.simplify(formula - x1) == 0
+    model.fix_symbolic(0, 1, 0, "x^2", fit_params_bool=False)
+    (formula,), _ = model.symbolic_formula(normalizer=[[1.0, 0.0], [2.0, 1.0]], output_normalizer=[[3.0], [10.0]])
+    assert sympy.simplify(formula - (10 * ((x1 - 1) / 2 + x2**2) + 3)) == 0

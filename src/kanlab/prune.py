@@ -50,14 +50,18 @@ def attribute(model: KAN, x: Tensor | None = None) -> Attribution:
     return Attribution(node_scores=[s.mean(dim=0) for s in nodes], edge_scores=[e.mean(dim=0) for e in edges])
 
 
-def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None) -> tuple[list[Tensor], list[Tensor]]:
+def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None,
+                    start: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
     """Attribution per query node of layer ``top`` (default: the outputs), differentiable (the penalties use it).
 
-    acts: :meth:`KAN.layer_inputs` on the data. Returns node scores (n_query, width[l]) for l = 0..top and edge
-    scores (n_query, width[l], width[l+1]) for l = 0..top-1, where n_query = width[top].
+    acts: :meth:`KAN.layer_inputs` on the data; start: each query node's own score (width[top],), default 1.
+    Returns node scores (n_query, width[l]) for l = 0..top and edge scores (n_query, width[l], width[l+1]) for
+    l = 0..top-1, where n_query = width[top].
     """
     top = model.depth if top is None else top
     score = torch.eye(model.width[top], dtype=model.dtype, device=model.device)  # (n_query, width[top])
+    if start is not None:
+        score = torch.diag(start)
     nodes, edges = [score], []
     for l in range(top - 1, -1, -1):
         e = edge_std(model, l, acts[l])  # (in, out)

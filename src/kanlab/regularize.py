@@ -7,7 +7,7 @@ whole batch without forming the (batch, in, out) tensor. The other metrics (pyka
 - "edge_forward_spline_u": std of the edge's whole output (numeric + symbolic), not divided by the input's spread;
 - "edge_forward_sum": that std over (std_batch(x_i) + 0.1);
 - "edge_backward": the edges' backward attribution scores (:func:`kanlab.prune.backward_scores`);
-- "node_backward": for every layer l >= 1, the attribution of each input to each node of layer l, (width[l], n_in).
+- "node_backward": for every layer l >= 1, each node's attribution score split over the inputs, (width[l], n_in).
 
 All are differentiable. (pykan 0.2.8 detaches "edge_forward_sum", so there it reports a penalty but never trains
 on it.)
@@ -57,7 +57,9 @@ def penalty_scales(model: KAN, acts: list[Tensor], metric: str = "edge_forward_s
         return [e.t() for e in stds]
     if metric == "edge_backward":
         return [e.mean(dim=0).t() for e in backward_scores(model, acts)[1]]
-    return [backward_scores(model, acts, top=l)[0][0] for l in range(1, model.depth + 1)]  # (width[l], n_in)
+    # node_backward: row q of layer l's matrix is node q's score times each input's share of it (KAN 2.0's rule)
+    node = [s.mean(dim=0) for s in backward_scores(model, acts)[0]]
+    return [backward_scores(model, acts, top=l, start=node[l])[0][0] for l in range(1, model.depth + 1)]
 
 
 def sparsity_penalty(scale: Tensor, lamb_l1: float, lamb_entropy: float) -> Tensor:
