@@ -407,3 +407,73 @@ model.fix_symbolic(0,0,0,'x', fit_params_bool=False)
     model.fix_symbolic(0, 1, 0, "x^2", fit_params_bool=False)
     (formula,), _ = model.symbolic_formula(normalizer=[[1.0, 0.0], [2.0, 1.0]], output_normalizer=[[3.0], [10.0]])
     assert sympy.simplify(formula - (10 * ((x1 - 1) / 2 + x2**2) + 3)) == 0
+
+
+def test_api_2_plotting_cells(ns):
+    exec("""
+model = KAN(width=[2,5,1], grid=3, k=3, seed=1)
+f = lambda x: torch.exp(torch.sin(torch.pi*x[:,[0]]) + x[:,[1]]**2)
+dataset = create_dataset(f, n_var=2, train_num=200, test_num=50)
+model(dataset['train_input']);
+model.plot(beta=100, in_vars=[r'$\\alpha$', 'x'], out_vars=['y'], title = 'My KAN')
+model.fit(dataset, opt="LBFGS", steps=3, lamb=0.01);
+figs = [model.plot(metric=m, beta=100) for m in ('forward_n', 'forward_u', 'backward')]
+model = model.prune()
+model.get_act(dataset['train_input'][:20])
+fig = model.plot(sample=True)
+model.fix_symbolic(0,1,0,'x^2')
+model.set_mode(0,1,0,mode='ns')
+both = model.plot(beta=100)
+""", ns)
+    model, fig = ns["model"], ns["fig"]
+    first_box = fig.axes[0].child_axes[0]
+    assert len(first_box.collections[0].get_offsets()) == 20  # the samples of the last forward
+    assert model.layers[0].mask[1, 0] == 1 and model.symbolic[0].mask[1, 0] == 1  # 'ns': both parts on
+    assert any(line.get_color() == "purple" for box in ns["both"].axes[0].child_axes for line in box.lines)
+
+
+def test_api_5_splines_and_grids_match_pykan(ns):
+    """kan.spline's B_batch and extend_grid, the model as scale_base * silu + scale_sp * spline, and the grid
+    after update_grid_from_samples (uniform and adaptive) equal pykan's."""
+    from kan import KAN as PyKAN  # dev dependency
+
+    exec("""
+from kanlab.pykan.spline import B_batch, extend_grid
+G, k = 5, 3
+grid = extend_grid(torch.linspace(-1,1,steps=G+1)[None,:], k_extend=k)
+x = torch.linspace(-1,1,steps=1001)[None,:]
+basis = B_batch(x, grid, k=k)
+model = KAN(width=[1,1], grid=G, k=k)
+model_output = model(x[0][:,None])
+spline_output = torch.einsum('j,ij->i',model.act_fun[0].coef[0][0], basis[0])[:,None]
+residual_output = torch.nn.SiLU()(x[0][:,None])
+err = torch.mean((model_output - (model.act_fun[0].scale_base * residual_output
+                                  + model.act_fun[0].scale_sp * spline_output))**2)
+""", ns)
+    assert float(ns["err"]) < 1e-12
+    assert ns["basis"].shape == (1, 1001, 8) and torch.allclose(ns["basis"].sum(-1), torch.ones(1, 1001))
+    samples = torch.normal(0, 1, size=(1000, 1), generator=torch.Generator().manual_seed(0))
+    for eps in (0.02, 0.0):
+        ours = ns["KAN"](width=[1, 1], grid=5, k=3, grid_eps=eps)
+        with _quiet_pykan():
+            theirs = PyKAN(width=[1, 1], grid=5, k=3, grid_eps=eps, auto_save=False)
+        ours.update_grid_from_samples(samples)
+        theirs.update_grid_from_samples(samples)
+        torch.testing.assert_close(ours.act_fun[0].grid, theirs.act_fun[0].grid, rtol=1e-5, atol=1e-6)
+
+
+def test_example_3_refine_by_keyword(ns):
+    exec("""
+model = KAN(width=[4,2,1,1], grid=3, k=3, seed=1)
+f = lambda x: torch.exp((torch.sin(torch.pi*(x[:,[0]]**2+x[:,[1]]**2))+torch.sin(torch.pi*(x[:,[2]]**2+x[:,[3]]**2)))/2)
+dataset = create_dataset(f, n_var=4, train_num=300, test_num=100)
+model.fit(dataset, opt="LBFGS", steps=3, lamb=0.002, lamb_entropy=2.);
+before = model(dataset['test_input']).detach()
+refined = model.refine(grid=10)
+after = refined(dataset['test_input']).detach()
+""", ns)
+    assert ns["refined"].grid == [10, 10, 10]
+    rms = float(((ns["after"] - ns["before"]) ** 2).mean().sqrt())
+    assert rms < 1e-2 * float(ns["before"].std())  # refinement keeps the function (a least-squares refit)
+    with pytest.raises(TypeError, match="once"):
+        ns["model"].refine(5, grid=10)

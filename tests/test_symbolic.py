@@ -219,6 +219,11 @@ def test_rounding_snapping_and_exports():
     assert t.grad is not None and torch.isfinite(t.grad).all()
     with pytest.raises(NotImplementedError):
         to_torch_module(sympy.besselj(0, x), [x])
+    rounded = x + ex_round(1 / (sympy.Float(0.0001) * x + sympy.Float(0.001)), 2)  # a denominator rounds to 0
+    assert rounded.has(sympy.zoo)
+    for export in (to_numpy_function, to_torch_module):
+        with pytest.raises(ValueError, match="contains zoo"):
+            export(rounded, [x])
 
 
 def test_kanpiler_builds_exact_models():

@@ -19,9 +19,23 @@ def to_latex(expr: sympy.Expr | Sequence[sympy.Expr]) -> str | list[str]:
     return sympy.latex(expr)
 
 
+def check_finite_constants(exprs: Sequence[sympy.Expr]) -> None:
+    """ValueError if a formula holds an infinite or undefined constant (zoo, oo, nan): it cannot be evaluated.
+
+    The usual source is rounding: ex_round(1/(0.0001*x), 2) divides by a coefficient rounded to 0."""
+    bad_atoms = (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan)
+    for k, e in enumerate(exprs):
+        bad = [a for a in sympy.sympify(e).atoms() if a in bad_atoms]
+        if bad:
+            raise ValueError(f"formula {k} contains {bad[0]} (an infinite or undefined constant) and cannot be "
+                             "evaluated; it usually comes from rounding a coefficient to 0 inside a division "
+                             "(ex_round with more digits avoids it)")
+
+
 def to_numpy_function(exprs: sympy.Expr | Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol]) -> Callable:
     """f(X) with X of shape (N, n_inputs) -> (N, n_outputs) as a NumPy array (sympy.lambdify on numpy)."""
     exprs = list(exprs) if isinstance(exprs, (list, tuple)) else [exprs]
+    check_finite_constants(exprs)
     fns = [sympy.lambdify(list(symbols), e, modules="numpy") for e in exprs]
 
     def f(x: np.ndarray) -> np.ndarray:
@@ -77,6 +91,7 @@ class FormulaModule(nn.Module):
         super().__init__()
         self.exprs = list(exprs)
         self.symbols = list(symbols)
+        check_finite_constants(self.exprs)
         like = torch.zeros(1)
         env = {s: like for s in self.symbols}
         for e in self.exprs:  # fail now, not at the first call, on anything untranslatable
