@@ -164,3 +164,56 @@ def test_helpers_convert_data_to_the_model_dtype():
     assert len(hist["train_loss"]) == 1
     with pytest.raises(TypeError, match="floating-point"):
         model.attribute(torch.zeros(5, 2, dtype=torch.long))
+
+
+def test_numpy_integers_are_integers_everywhere(tmp_path):
+    """pykan users pass np.int64 from np.arange & co.: widths, grids, k, seed, steps, batch, edge indices."""
+    import numpy as np
+
+    from kanlab import KAN, LBFGS, create_dataset, ex_round  # ex_round and LBFGS at the top level
+
+    assert callable(ex_round) and LBFGS.__name__ == "LBFGS"
+    i64 = np.int64
+    model = KAN(width=[i64(2), np.int32(3), 1], grid=i64(5), k=i64(3), seed=i64(0))
+    same = KAN(width=[2, 3, 1], grid=5, k=3, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), same.state_dict().values()))
+    assert type(model.config.grid[0]) is int and type(model.config.seed) is int  # saved as plain ints
+    ds = create_dataset(lambda x: x[:, [0]] ** 2, n_var=i64(2), train_num=i64(60), test_num=i64(20))
+    hist = model.fit(ds, steps=i64(2), batch=i64(30))
+    assert len(hist["train_loss"]) == 2
+    model.fix_symbolic(i64(0), i64(0), i64(0), "x^2")
+    assert model.symbolic[0].names[0][0] == "x^2"
+    assert model.refine(i64(7)).grid == [7, 7]
+    assert float(model.remove_node(i64(1), i64(0)).layers[0].mask[:, 0].sum()) == 0
+    for bad in (2.0, True, "3"):
+        with pytest.raises(ValueError, match="grid must be an integer"):
+            KAN(width=[2, 1], grid=bad)
+    with pytest.raises(ValueError, match="steps must be an integer >= 0"):
+        model.fit(ds, steps=-1)
+
+
+def test_activations_and_remove_edge_node():
+    """activations(x): per layer (inputs, per-edge outputs) summing to the next layer's input (the node sums);
+    remove_edge/remove_node return new models and leave this one alone."""
+    from kanlab import KAN
+
+    model = KAN(width=[2, 3, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+    x = torch.rand(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    model.fix_symbolic(0, 1, 2, "sin", fit_params=False)
+    model.set_mode(0, 1, 2, "ns")
+    acts = model.activations(x)
+    nxt = model.layer_inputs(x)
+    for l, (xin, ys) in enumerate(acts):
+        assert ys.shape == (40, model.width[l], model.width[l + 1])
+        torch.testing.assert_close(xin, nxt[l])
+        torch.testing.assert_close(ys.sum(dim=1), nxt[l + 1].detach())
+    cut = model.remove_edge(0, 1, 2)
+    assert model.layers[0].mask[1, 2] == 1 and model.symbolic[0].mask[1, 2] == 1
+    assert cut.layers[0].mask[1, 2] == 0 and cut.symbolic[0].mask[1, 2] == 0
+    assert float(cut.activations(x)[0][1][:, 1, 2].abs().max()) == 0.0
+    gone = model.remove_node(1, 2, mode="down")
+    assert float(gone.layers[0].mask[:, 2].sum()) == 0 and float(gone.layers[1].mask[2].sum()) == 1
+    with pytest.raises(ValueError, match="mode"):
+        model.remove_node(1, 0, mode="sideways")
+    with pytest.raises(IndexError, match="does not exist"):
+        model.remove_edge(0, 2, 0)

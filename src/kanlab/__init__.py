@@ -15,7 +15,9 @@ from .data import create_dataset, create_dataset_from_data
 from .fit import fit
 from .layer import KANLayer
 from .model import KAN, KANConfig
+from .optim import LBFGS
 from .prune import Attribution, attribute
+from .symbolic.formula import ex_round
 
 __all__ = [
     "KAN",
@@ -26,6 +28,8 @@ __all__ = [
     "create_dataset",
     "create_dataset_from_data",
     "fit",
+    "ex_round",
+    "LBFGS",
 ]
 __version__ = "0.1.0"
 

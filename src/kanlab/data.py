@@ -7,6 +7,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from ._ints import as_int
+
 __all__ = ["create_dataset", "create_dataset_from_data", "check_finite"]
 
 
@@ -66,6 +68,8 @@ def create_dataset(
     """
     if f_mode not in ("col", "row"):
         raise ValueError(f"unknown f_mode {f_mode!r}; choose 'col' or 'row'")
+    n_var, train_num, test_num = (as_int(v, name) for v, name in
+                                  ((n_var, "n_var"), (train_num, "train_num"), (test_num, "test_num")))
     if n_var < 1 or train_num < 1 or test_num < 1:
         raise ValueError(f"n_var, train_num and test_num must be >= 1, got {n_var}, {train_num}, {test_num}")
     dtype = dtype or torch.get_default_dtype()

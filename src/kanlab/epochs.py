@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from ._ints import as_int
 from .data import check_finite
 from .fit import prepare_label, objective_terms
 from .model import KAN
@@ -76,12 +77,10 @@ def fit_epochs(
     patience: stop after that many epochs without a better validation loss; the best parameters are restored.
     Returns the history: ``train_loss`` (epoch mean; RMSE for regression), ``val_loss`` when validating, ``reg``.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    epochs = as_int(epochs, "epochs", minimum=1)
     if batch == -1:
         batch = 1024
-    if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    batch = as_int(batch, "batch", minimum=1)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must lie in [0, 1), got {validation_split}")
     regression = loss_fn is None

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ._ints import as_int
 from .data import check_finite
 from .model import KAN
 from .objective import FlatObjective, applies
@@ -186,16 +187,16 @@ def fit(
     lr = 1.0 if lr is None else lr
     if opt not in _OPTS:
         raise ValueError(f"unknown opt {opt!r}; choose one of {list(_OPTS)}")
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    steps = as_int(steps, "steps", minimum=0)
     if lamb < 0:
         raise ValueError(f"lamb must be >= 0, got {lamb}")
     check_reg_metric(reg_metric)
     data = prepare_dataset(model, dataset, regression=loss_fn is None)
     x_tr, y_tr, x_te, y_te = (data[key] for key in _KEYS)
     n_tr, n_te = x_tr.shape[0], x_te.shape[0]
+    batch = as_int(batch, "batch")
     full = batch == -1 or batch >= n_tr
-    if not full and (not isinstance(batch, int) or batch < 1):
+    if not full and batch < 1:
         raise ValueError(f"batch must be -1 or a positive integer, got {batch!r}")
     objective_fn = loss_fn or (lambda p, y: torch.mean((p - y) ** 2))
     params = [p for p in model.parameters() if p.requires_grad]

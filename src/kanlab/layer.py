@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from . import native, splines
+from ._ints import as_int
 from .ops import (BASE_FUNCTIONS, _check_base_fun, _default_mode, _features, dense_basis, feature_cov, fold_weight,
                   grid_state, kan_layer)
 
@@ -54,13 +55,8 @@ class KANLayer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, v in (("in_dim", in_dim), ("out_dim", out_dim)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(grid, int) or grid < 1:
-            raise ValueError(f"grid must be an integer >= 1, got {grid!r}")
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        in_dim, out_dim = as_int(in_dim, "in_dim", minimum=1), as_int(out_dim, "out_dim", minimum=1)
+        grid, k = as_int(grid, "grid", minimum=1), as_int(k, "k", minimum=1)
         if not 0.0 <= grid_eps <= 1.0:
             raise ValueError(f"grid_eps must lie in [0, 1], got {grid_eps}")
         self.in_dim, self.out_dim, self.k = in_dim, out_dim, k

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
+from ._ints import as_int
 from .layer import KANLayer, _check_base_fun
 from .symbolic.layer import SymbolicLayer
 
@@ -54,9 +55,10 @@ def _check_width(width: Sequence) -> list[int]:
                 "multiplication nodes (KAN 2.0 width entries like [5, 2]) are not implemented yet; "
                 "use plain integers"
             )
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"every width entry must be a positive integer, got {list(width)}")
-        out.append(int(n))
+        try:
+            out.append(as_int(n, "width entry", minimum=1))
+        except ValueError:
+            raise ValueError(f"every width entry must be a positive integer, got {list(width)}") from None
     return out
 
 
@@ -64,10 +66,10 @@ def _per_layer(name: str, value, depth: int) -> list[int]:
     vals = list(value) if isinstance(value, (list, tuple)) else [value] * depth
     if len(vals) != depth:
         raise ValueError(f"{name} has {len(vals)} entries but the network has {depth} layers")
-    for v in vals:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1 (or a list of them), got {value!r}")
-    return vals
+    try:
+        return [as_int(v, name, minimum=1) for v in vals]
+    except ValueError:
+        raise ValueError(f"{name} must be an integer >= 1 (or a list of them), got {value!r}") from None
 
 
 class KAN(nn.Module):
@@ -110,9 +112,10 @@ class KAN(nn.Module):
             width=w, grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,
             scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma, base_fun=_check_base_fun(base_fun),
             grid_eps=grid_eps, grid_extend=grid_extend, grid_range=(float(grid_range[0]), float(grid_range[1])),
-            sp_trainable=sp_trainable, sb_trainable=sb_trainable, sparse_init=sparse_init, seed=seed,
+            sp_trainable=sp_trainable, sb_trainable=sb_trainable, sparse_init=sparse_init,
+            seed=as_int(seed, "seed"),
         )
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(self.config.seed)
         c = self.config
         self.layers = nn.ModuleList(
             KANLayer(w[l], w[l + 1], grid=c.grid[l], k=c.k[l], noise_scale=noise_scale,

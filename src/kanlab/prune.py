@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ._ints import as_int
 from .model import KAN
 
 __all__ = ["Attribution", "attribute", "backward_scores", "node_scores", "edge_std", "prune", "prune_node", "prune_edge", "prune_input",
@@ -162,7 +163,8 @@ def remove_node(model: KAN, l: int, i: int, mode: str = "all") -> KAN:
     ('all'). The width stays; :func:`prune_node` removes nodes that no longer matter."""
     if mode not in ("all", "up", "down"):
         raise ValueError(f"mode must be 'all', 'up' or 'down', got {mode!r}")
-    if not (isinstance(l, int) and isinstance(i, int)) or not 0 <= l <= model.depth or not 0 <= i < model.width[l]:
+    l, i = as_int(l, "layer"), as_int(i, "node")
+    if not 0 <= l <= model.depth or not 0 <= i < model.width[l]:
         raise IndexError(f"node ({l}, {i}) does not exist in a network of width {model.width}")
     edges = []
     if mode in ("all", "down") and l > 0:

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from .. import model as _model
+from .._ints import as_int as _int
 from ..symbolic import fit as _symfit
 from ._versions import Versions, parse_id
 from .utils import SYMBOLIC_LIB, compat_library
@@ -38,17 +39,6 @@ from .utils import SYMBOLIC_LIB, compat_library
 __all__ = ["KAN", "MultKAN"]
 
 log = logging.getLogger(__name__)
-
-
-def _int(v: Any, name: str) -> int:
-    """numpy and torch integers are integers (pykan users pass them)."""
-    if isinstance(v, bool):
-        raise TypeError(f"{name} must be an integer, got {v!r}")
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, Tensor) and v.ndim == 0 and not v.is_floating_point():
-        return int(v)
-    raise TypeError(f"{name} must be an integer, got {v!r}")
 
 
 class _SymbolicView:
