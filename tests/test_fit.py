@@ -149,3 +149,43 @@ def test_fused_sparsity_penalty_matches_the_op_by_op_one():
         s2 = s.detach().clamp_min(0.05).requires_grad_(True)
         assert torch.autograd.gradcheck(lambda t: sparsity_penalty(t, 0.7, 10.0), (s2,))
         assert torch.autograd.gradgradcheck(lambda t: sparsity_penalty(t, 0.7, 10.0), (s2,))
+
+
+class _Interrupt:
+    """Raises KeyboardInterrupt on its n-th call, then records nothing more."""
+
+    def __init__(self, fn, n: int):
+        self.fn, self.n, self.calls = fn, n, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return self.fn(*args)
+
+
+@pytest.mark.parametrize("path", ["autograd", "flat"])
+def test_interrupt_mid_step_leaves_the_last_accepted_step(ds, path, monkeypatch):
+    """A KeyboardInterrupt inside a step (here in the L-BFGS line search of step 3, after a grid update) leaves
+    the model exactly as the last accepted step left it, then propagates."""
+    import kanlab.objective as objective_mod
+
+    model = _model()
+    accepted = {}
+
+    def remember(step, logs):
+        accepted.update(step=step, state={k: v.clone() for k, v in model.state_dict().items()})
+
+    kw = dict(steps=10, lamb=0.01, update_grid=True, grid_update_num=50, stop_grid_update_step=50,
+              callbacks=[remember])
+    if path == "autograd":
+        counter = _Interrupt(lambda p, y: torch.mean((p - y) ** 2), n=50)
+        kw["loss_fn"] = counter
+    else:
+        counter = _Interrupt(objective_mod.FlatObjective.__call__, n=50)
+        monkeypatch.setattr(objective_mod.FlatObjective, "__call__", lambda self, v: counter(self, v))
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(ds, **kw)
+    assert counter.calls == 50 and "step" in accepted  # interrupted after at least one accepted step
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, accepted["state"][key]), key

@@ -244,41 +244,47 @@ def fit(
         else:
             ids = torch.randperm(n_tr, generator=gen)[:batch].to(x_tr.device)
             xb, yb = x_tr[ids], y_tr[ids]
-        regrid = update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0
-        if regrid:
-            model.update_grid(xb)
-            objective = None
-        te_ids = slice(None) if full else torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
-        if flat_ok and applies(model, params, xb):  # checked every step: a callback may have changed the model
-            # loss and gradient without autograd (kanlab.objective); it never writes the model, so a step that
-            # goes non-finite is simply not applied. Rebuilt when the grids (or, through a callback, anything)
-            # may have changed.
-            if objective is None or callbacks:
-                objective = FlatObjective(model, params, xb, yb, lamb, lamb_l1, lamb_entropy, singularity_avoiding,
-                                          y_th)
-            v = optimizer.flat_params()
-            v = optimizer.minimize(objective, v, *objective(v))
-            state["reg"] = objective.last_reg
-            train_metric = float(summary(objective.predict(v), yb))
-            test_metric = float(summary(objective.predict(v, x_te[te_ids]), y_te[te_ids]))
-            finite = math.isfinite(train_metric) and bool(np.isfinite(v).all())
-            if finite:
-                optimizer.set_params(v)
-        else:
-            objective = None
-            backup = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
-            optimizer.step(closure_for(xb, yb))
-            with torch.no_grad():
-                if opt == "LBFGS":
-                    # the closure's last call may be a line-search probe: evaluate at the accepted parameters
-                    train_metric = summary(model(xb, singularity_avoiding, y_th), yb)
-                else:
-                    train_metric = summary(state["pred"], yb)
-                test_metric = summary(model(x_te[te_ids], singularity_avoiding, y_th), y_te[te_ids])
-            finite = math.isfinite(float(train_metric)) and all(bool(torch.isfinite(p).all()) for p in params)
-            if not finite:
-                model.load_state_dict(backup)
+        # the model as accepted after the last step: restored if this step fails, goes non-finite or is
+        # interrupted (a KeyboardInterrupt in the middle of a line search leaves a trial point otherwise)
+        backup = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
+        try:
+            if update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0:
+                model.update_grid(xb)
+                objective = None
+            te_ids = slice(None) if full else \
+                torch.randperm(n_te, generator=gen)[: min(batch, n_te)].to(x_te.device)
+            if flat_ok and applies(model, params, xb):  # checked every step: a callback may change the model
+                # loss and gradient without autograd (kanlab.objective); it never writes the model, so a step
+                # that goes non-finite is simply not applied. Rebuilt when the grids (or, through a callback,
+                # anything) may have changed.
+                if objective is None or callbacks:
+                    objective = FlatObjective(model, params, xb, yb, lamb, lamb_l1, lamb_entropy,
+                                              singularity_avoiding, y_th)
+                v = optimizer.flat_params()
+                v = optimizer.minimize(objective, v, *objective(v))
+                state["reg"] = objective.last_reg
+                train_metric = float(summary(objective.predict(v), yb))
+                test_metric = float(summary(objective.predict(v, x_te[te_ids]), y_te[te_ids]))
+                finite = math.isfinite(train_metric) and bool(np.isfinite(v).all())
+                if finite:
+                    optimizer.set_params(v)
+            else:
+                objective = None
+                optimizer.step(closure_for(xb, yb))
+                with torch.no_grad():
+                    if opt == "LBFGS":
+                        # the closure's last call may be a line-search probe: evaluate at the accepted parameters
+                        train_metric = summary(model(xb, singularity_avoiding, y_th), yb)
+                    else:
+                        train_metric = summary(state["pred"], yb)
+                    test_metric = summary(model(x_te[te_ids], singularity_avoiding, y_th), y_te[te_ids])
+                finite = math.isfinite(float(train_metric)) and \
+                    all(bool(torch.isfinite(p).all()) for p in params)
+        except BaseException:
+            model.load_state_dict(backup)
+            raise
         if not finite:
+            model.load_state_dict(backup)
             warnings.warn(f"fit: step {step} produced NaN/inf; stopped and restored the parameters from before it",
                           RuntimeWarning, stacklevel=3)
             break

@@ -270,11 +270,18 @@ class KAN(nn.Module):
 
     def prune_node(self, threshold: float = 1e-2, x: Tensor | None = None, active_neurons_id=None,
                    by: str = "attribution") -> "KAN":
+        """A new model without the hidden nodes scoring at most ``threshold``; see :func:`kanlab.prune.prune_node`."""
         from .prune import prune_node
 
         return prune_node(self, threshold, x=x, active_neurons_id=active_neurons_id, by=by)
 
     def prune_edge(self, threshold: float = 3e-2, x: Tensor | None = None) -> "KAN":
+        """A NEW model with the edges scoring below ``threshold`` masked; this model is unchanged.
+
+        Unlike pykan, whose ``prune_edge`` edits in place and returns None: a bare ``model.prune_edge()`` here
+        prunes nothing, and that cannot be detected at run time. Write ``model = model.prune_edge()``, or use
+        ``kanlab.pykan`` for pykan's in-place semantics.
+        """
         from .prune import prune_edge
 
         return prune_edge(self, threshold, x=x)

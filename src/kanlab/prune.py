@@ -17,8 +17,8 @@ from torch import Tensor
 from ._ints import as_int
 from .model import KAN
 
-__all__ = ["Attribution", "attribute", "backward_scores", "node_scores", "edge_std", "prune", "prune_node", "prune_edge", "prune_input",
-           "remove_edge", "remove_node"]
+__all__ = ["Attribution", "attribute", "backward_scores", "node_scores", "edge_std", "prune", "prune_node",
+           "prune_edge", "prune_input", "remove_edge", "remove_node"]
 
 log = logging.getLogger(__name__)
 
