@@ -85,3 +85,56 @@ def test_threads_option_sets_this_process_share(csv_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["--threads", "0", "predict", str(model), str(csv_file)])
     assert err.value.code == 2 and "--threads" in capsys.readouterr().err
+
+
+def test_user_errors_are_one_line_and_checked_before_training(csv_file, tmp_path, capsys, monkeypatch):
+    """Output paths are checked before any work; --steps 0 and --lamb nan are refused; a BOM does not end up in a
+    column name; --auto needs two rows; a save that fails after training keeps the model elsewhere."""
+    import os
+
+    import kanlab.model
+
+    missing = tmp_path / "no" / "such"
+    started = []
+    monkeypatch.setattr(kanlab.model.KAN, "fit", lambda self, *a, **k: started.append(1) or {"test_loss": []})
+    assert main(["fit", str(csv_file), "--target", "y", "--out", str(missing / "m.kan")]) == 2
+    assert "the folder" in capsys.readouterr().err and not started  # refused before training
+    monkeypatch.undo()
+    model = tmp_path / "m.kan"
+    assert main(["fit", str(csv_file), "--target", "y", "--steps", "2", "--out", str(model)]) == 0
+    capsys.readouterr()
+    for argv, message in [
+        (["predict", str(model), str(csv_file), "--out", str(missing / "p.csv")], "does not exist"),
+        (["plot", str(model), str(missing / "net.png")], "does not exist"),
+        (["plot", str(model), str(tmp_path)], "it is a folder"),
+        (["fit", str(csv_file), "--target", "y", "--steps", "0"], "--steps must be at least 1"),
+        (["fit", str(csv_file), "--target", "y", "--lamb", "nan"], "--lamb must be a finite number"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and err.count("\n") == 1, (argv, err)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("\ufeffa,b,y\n".encode("utf-8") + csv_file.read_bytes().split(b"\n", 1)[1])
+    assert main(["fit", str(bom), "--target", "y", "--features", "a", "b", "--steps", "2",
+                 "--out", str(tmp_path / "b.kan")]) == 0
+    capsys.readouterr()
+    one = tmp_path / "one.csv"
+    one.write_text("a,b,y\n0.1,0.2,0.3\n")
+    assert main(["formula", str(model), "--auto", str(one)]) == 2
+    assert "at least 2 rows" in capsys.readouterr().err
+    real_save = kanlab.model.KAN.save
+    calls = []
+
+    def flaky_save(self, path, extra=None):
+        calls.append(path)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real_save(self, path, extra=extra)
+
+    monkeypatch.setattr(kanlab.model.KAN, "save", flaky_save)
+    assert main(["fit", str(csv_file), "--target", "y", "--steps", "2", "--out", str(tmp_path / "x.kan")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "saved to" in err
+    rescue = err.strip().rsplit("saved to ", 1)[1].split(" instead")[0]
+    assert kanlab.model.KAN.load(rescue).width == [2, 5, 1]
+    os.remove(rescue)

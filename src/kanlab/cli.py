@@ -10,6 +10,7 @@ import argparse
 import csv
 import io
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -32,7 +33,7 @@ def read_csv(path: str, columns: Sequence[str] | None = None) -> tuple[list[str]
     if not p.is_file():
         raise UserError(f"no such file: {path}")
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel's UTF-8 CSV) is not part of a name
     except UnicodeDecodeError:
         raise UserError(f"{path} is not a text CSV file") from None
     rows = list(csv.reader(io.StringIO(text)))
@@ -72,6 +73,18 @@ def _is_float(s: str) -> bool:
         return False
 
 
+def _check_out(path: str, what: str) -> None:
+    """Fail before any work if ``path`` cannot be written: its folder must exist and be writable."""
+    target = Path(path).expanduser()
+    folder = target.parent
+    if not folder.is_dir():
+        raise UserError(f"cannot write {what} to {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {what} to {path}: the folder {folder} is not writable")
+    if target.is_dir() and what != "the model":  # a model may be saved as a folder; a CSV or picture may not
+        raise UserError(f"cannot write {what} to {path}: it is a folder")
+
+
 def _load(path: str):
     from .io import KanFileError, load
 
@@ -101,6 +114,11 @@ def _cmd_demo(args) -> int:
 def _cmd_fit(args) -> int:
     from .model import KAN
 
+    if args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    if not (math.isfinite(args.lamb) and args.lamb >= 0):
+        raise UserError(f"--lamb must be a finite number >= 0, got {args.lamb}")
+    _check_out(args.out, "the model")  # before training: a finished fit must not be lost to a bad path
     header, table = read_csv(args.data)
     if args.target not in header:
         raise UserError(f"{args.data}: target column {args.target!r} not found; columns are {header}")
@@ -121,12 +139,27 @@ def _cmd_fit(args) -> int:
     width = [len(features), *args.width, 1]
     model = KAN(width=width, grid=args.grid, k=args.k, seed=args.seed, dtype=torch.float64)
     hist = model.fit(data, steps=args.steps, lamb=args.lamb, progress=args.progress)
-    model.save(args.out, extra={"features": features, "target": args.target})
+    if not hist["test_loss"]:
+        raise UserError("training produced NaN/inf at its first step (are the data's magnitudes extreme?); "
+                        "nothing was saved")
+    extra = {"features": features, "target": args.target}
+    try:
+        model.save(args.out, extra=extra)
+    except OSError as err:  # the path was checked, but the disk can still fail: keep the trained model
+        import tempfile
+
+        fd, rescue = tempfile.mkstemp(suffix=".kan", prefix="kanlab-")
+        os.close(fd)
+        model.save(rescue, extra=extra)
+        raise UserError(f"could not write {args.out} ({err.strerror or err}); the trained model was saved to "
+                        f"{rescue} instead") from None
     print(f"trained KAN {width} on {len(tr)} rows; test RMSE {hist['test_loss'][-1]:.4g}; saved to {args.out}")
     return 0
 
 
 def _cmd_predict(args) -> int:
+    if args.out:
+        _check_out(args.out, "the predictions")
     model = _load(args.model)
     x = _features(model, args.data)
     with torch.no_grad():
@@ -149,7 +182,11 @@ def _cmd_formula(args) -> int:
     names = model.extra_.get("features")
     var = [sympy.Symbol(n) for n in names] if names else None
     if args.auto:
-        model.fit_input_ = _features(model, args.auto)
+        x = _features(model, args.auto)
+        if x.shape[0] < 2:
+            raise UserError(f"{args.auto}: --auto fits each edge to its samples and needs at least 2 rows, "
+                            f"got {x.shape[0]}")
+        model.fit_input_ = x
         model.auto_symbolic()
     try:
         exprs, _ = model.symbolic_formula(var=var, simplify=True)
@@ -161,6 +198,7 @@ def _cmd_formula(args) -> int:
 
 
 def _cmd_plot(args) -> int:
+    _check_out(args.out, "the picture")
     model = _load(args.model)
     x = _features(model, args.data) if args.data else None
     names = model.extra_.get("features")
@@ -231,8 +269,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kanlab: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `kanlab predict ... | head`: the reader left, nothing to report
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 

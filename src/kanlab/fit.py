@@ -188,8 +188,8 @@ def fit(
     if opt not in _OPTS:
         raise ValueError(f"unknown opt {opt!r}; choose one of {list(_OPTS)}")
     steps = as_int(steps, "steps", minimum=0)
-    if lamb < 0:
-        raise ValueError(f"lamb must be >= 0, got {lamb}")
+    if not (math.isfinite(lamb) and lamb >= 0):
+        raise ValueError(f"lamb must be a finite number >= 0, got {lamb}")
     check_reg_metric(reg_metric)
     data = prepare_dataset(model, dataset, regression=loss_fn is None)
     x_tr, y_tr, x_te, y_te = (data[key] for key in _KEYS)
