@@ -129,3 +129,146 @@ def test_grid_extension_rule_round_trips(tmp_path):
     torch.testing.assert_close(model.layers[0].grid[:, -1] - model.layers[0].grid[:, -2], h)
     with pytest.raises(ValueError, match="grid_extend"):
         KAN([2, 1], grid_extend="mirror")
+
+
+def _folder_model(tmp_path, name="m"):
+    model = KAN(width=[2, 3, 1], grid=4, k=3, seed=0)
+    model.fix_symbolic(0, 1, 2, "sin", fit_params=False)
+    path = tmp_path / name
+    model.save(str(path) + "/")
+    return model, path, json.loads((path / "config.json").read_text())
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda c: c.update(dtype="int64"), "dtype"),
+    (lambda c: c["architecture"].update(seed="abc"), "architecture.seed"),
+    (lambda c: c["layers"][0].update(trainable={"forward": True}), "layers\\[0\\].trainable names 'forward'"),
+    (lambda c: c["layers"][0].update(trainable={"grid": True}), "layers\\[0\\].trainable names 'grid'"),
+    (lambda c: c["layers"][1].update(trainable={"coef": "yes"}), "layers\\[1\\].trainable.coef"),
+    (lambda c: c.update(extra=[1, 2, 3]), "extra must be a JSON object"),
+    (lambda c: c["symbolic"][0].update(names=[["x"] * 3]), "symbolic\\[0\\].names"),
+    (lambda c: c["symbolic"][1]["names"][0].append("x"), "symbolic\\[1\\].names"),
+    (lambda c: c["architecture"].update(grid=[200000, 200000]), "tensor layers.0.coef has shape"),
+    (lambda c: c["architecture"].update(width=[2, 3]), "architecture.grid must be a list of 1"),
+    (lambda c: c["architecture"].update(k=[99, 3]), "architecture.k entry"),
+    (lambda c: c["architecture"].update(grid_range=[1, -1]), "grid_range must be increasing"),
+    (lambda c: c["architecture"].update(base_fun="relu"), "architecture.base_fun"),
+    (lambda c: c["architecture"].update(sparse_init="no"), "architecture.sparse_init"),
+    (lambda c: c["architecture"].update(noise_scale=float("nan")), "architecture.noise_scale"),
+    (lambda c: c["architecture"].update(hidden=4), "unknown field"),
+])
+def test_malformed_configs_are_refused_before_anything_is_built(tmp_path, monkeypatch, edit, field):
+    """Every malformed field gives a KanFileError naming it, and no model is constructed first (a file that
+    declares a huge grid used to allocate it before being refused)."""
+    import kanlab.io
+
+    _, path, cfg = _folder_model(tmp_path)
+    edit(cfg)
+    (path / "config.json").write_text(json.dumps(cfg))
+    built = []
+    monkeypatch.setattr(kanlab.io, "KAN", lambda *a, **k: built.append(1))
+    with pytest.raises(KanFileError, match=field):
+        load(path)
+    assert not built
+
+
+@pytest.mark.parametrize("bad", ["nan", "reversed"])
+def test_broken_grids_are_refused(tmp_path, bad):
+    from safetensors.torch import load_file, save_file
+
+    _, path, _ = _folder_model(tmp_path)
+    tensors = load_file(path / "model.safetensors")
+    g = tensors["layers.1.grid"]
+    tensors["layers.1.grid"] = g.flip(1) if bad == "reversed" else g.index_fill(1, torch.tensor([2]), float("nan"))
+    save_file(tensors, path / "model.safetensors")
+    with pytest.raises(KanFileError, match="layers.1.grid must be finite and strictly increasing"):
+        load(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_every_supported_dtype_round_trips(tmp_path, dtype):
+    model = KAN(width=[2, 3, 1], grid=4, k=3, seed=0, dtype=dtype)
+    model.save(tmp_path / "m.kan")
+    back = load(tmp_path / "m.kan")
+    assert back.dtype == dtype
+    for key, value in model.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    """A save that fails half-way (a full disk, a crash) leaves the previous file whole and no temporary files."""
+    import safetensors.torch
+
+    path = tmp_path / "m.kan"
+    first = KAN(width=[2, 3, 1], seed=0)
+    first.save(path)
+    before = path.read_bytes()
+
+    def dies_half_way(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"\x00" * 10)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", dies_half_way)
+    with pytest.raises(OSError, match="No space"):
+        KAN(width=[2, 3, 1], seed=1).save(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.kan"]
+    assert oct(os.stat(path).st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_fuzzed_files_load_or_fail_cleanly(tmp_path):
+    """Truncations, bit flips and random JSON mutations of a valid file: each either loads a model that runs or
+    raises KanFileError, never another exception."""
+    import random
+
+    rng = random.Random(0)
+    model, path, cfg = _folder_model(tmp_path)
+    single = tmp_path / "one.kan"
+    model.save(single)
+    raw = single.read_bytes()
+    x = torch.rand(5, 2)
+    outcomes = {"loaded": 0, "refused": 0}
+
+    def attempt(p):
+        try:
+            m = load(p)
+        except KanFileError:
+            outcomes["refused"] += 1
+            return
+        m(x)
+        outcomes["loaded"] += 1
+
+    case = tmp_path / "case.kan"
+    for _ in range(60):
+        case.write_bytes(raw[: rng.randrange(len(raw))])
+        attempt(case)
+    for _ in range(120):
+        flipped = bytearray(raw)
+        pos = rng.randrange(len(flipped))
+        flipped[pos] ^= 1 << rng.randrange(8)
+        case.write_bytes(bytes(flipped))
+        attempt(case)
+    junk = [None, -1, 0, 1e300, "abc", [], {}, [1, 2], True, 2**70, float("inf")]
+
+    def mutate(node, depth=0):
+        if isinstance(node, dict) and node and (depth < 3 and rng.random() < 0.7):
+            key = rng.choice(sorted(node))
+            node[key] = mutate(node[key], depth + 1)
+            return node
+        if isinstance(node, list) and node and (depth < 3 and rng.random() < 0.7):
+            i = rng.randrange(len(node))
+            node[i] = mutate(node[i], depth + 1)
+            return node
+        return rng.choice(junk)
+
+    for _ in range(150):
+        bad = mutate(json.loads(json.dumps(cfg)))
+        (path / "config.json").write_text(json.dumps(bad))
+        attempt(path)
+    assert outcomes["refused"] > 200 and sum(outcomes.values()) == 330

@@ -10,14 +10,18 @@ Symbolic edges are stored by function *name* with their affine parameters; loadi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .model import KAN
+from . import _filecheck
+from .model import KAN, KANConfig
+from .ops import BASE_FUNCTIONS
 from .symbolic.library import DEFAULT_LIBRARY, SymbolicLibrary
 
 __all__ = ["save", "load", "FORMAT_VERSION", "KanFileError"]
@@ -69,11 +73,39 @@ def save(model: KAN, path: str | os.PathLike, extra: dict[str, Any] | None = Non
     p = Path(path)
     if p.is_dir() or str(path).endswith(("/", os.sep)):
         p.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(p / _TENSORS))
-        (p / _CONFIG).write_text(json.dumps(cfg, indent=2))
+        _atomic(p / _TENSORS, lambda tmp: save_file(tensors, tmp))
+        _atomic(p / _CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(cfg, indent=2)))
     else:
-        save_file(tensors, str(p), metadata={_CONFIG_KEY: text})
+        _atomic(p, lambda tmp: save_file(tensors, tmp, metadata={_CONFIG_KEY: text}))
     return p
+
+
+def _file_mode(target: Path) -> int:
+    """The permissions a plain open() would give: the existing file's, else 0666 less the umask."""
+    with contextlib.suppress(OSError):
+        return target.stat().st_mode & 0o777
+    umask = 0o022
+    with contextlib.suppress(OSError, ValueError, StopIteration):  # Linux shows it without changing it
+        with open("/proc/self/status") as f:
+            umask = int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    return 0o666 & ~umask
+
+
+def _atomic(target: Path, write) -> None:
+    """write(tmp) to a temporary file beside ``target``, flush it to disk, then rename it over ``target``: a crash
+    or a full disk mid-save leaves the previous file intact."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, _file_mode(target))  # mkstemp's 0600 would make the saved model private
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -118,25 +150,20 @@ def load(path: str | os.PathLike, library: SymbolicLibrary | None = None,
     if version != FORMAT_VERSION:
         raise KanFileError(f"{p} has format version {version!r}; this kanlab reads version {FORMAT_VERSION}")
     try:
-        arch = dict(cfg["architecture"])
-        dtype = getattr(torch, cfg["dtype"])
-        layers_cfg, sym_cfg = cfg["layers"], cfg["symbolic"]
-        arch.pop("extra", None)
-        model = KAN(width=arch.pop("width"), grid=arch.pop("grid"), k=arch.pop("k"), dtype=dtype, device=device,
-                    **{k: v for k, v in arch.items()})
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise KanFileError(f"{p}: inconsistent kanlab config ({type(err).__name__}: {err})") from None
+        kwargs = _filecheck.check(cfg, tensors, _filecheck.config_fields(KANConfig), BASE_FUNCTIONS)
+    except _filecheck.ConfigError as err:
+        raise KanFileError(f"{p}: {err}") from None
+    layers_cfg, sym_cfg = cfg["layers"], cfg["symbolic"]
     lib = DEFAULT_LIBRARY if library is None else DEFAULT_LIBRARY.merged(library)
     missing = sorted({n for s in sym_cfg for row in s["names"] for n in row if n not in lib})
     if missing:
         raise KanFileError(f"{p} uses symbolic function(s) {missing} that are not in the library; pass "
                            "library=DEFAULT_LIBRARY.with_function(...) to load it")
-    expected = model.state_dict()
-    if set(tensors) != set(expected):
-        raise KanFileError(f"{p}: tensors {sorted(set(tensors) ^ set(expected))} do not match the architecture")
-    for k, v in tensors.items():
-        if v.shape != expected[k].shape:
-            raise KanFileError(f"{p}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
+    dtype = kwargs["dtype"]
+    try:
+        model = KAN(device=device, **kwargs)
+    except (TypeError, ValueError) as err:  # a combination the checks above let through
+        raise KanFileError(f"{p}: inconsistent kanlab config ({type(err).__name__}: {err})") from None
     model.load_state_dict({k: v.to(dtype) for k, v in tensors.items()})
     for layer, lc, sym, sc in zip(model.layers, layers_cfg, model.symbolic, sym_cfg):
         # "uniform" is written for readers of the file; the layer derives it from the loaded grid

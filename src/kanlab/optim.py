@@ -140,7 +140,11 @@ class LBFGS:
 
     # ------------------------------------------------------------------ flat vectors
     def _as_vector(self, flat: Tensor) -> Vector:
-        """The algebra's view of a flat tensor: numpy on the CPU (shares the memory), the tensor elsewhere."""
+        """The algebra's view of a flat tensor: numpy on the CPU (shares the memory), the tensor elsewhere; half
+        precision parameters get their algebra in float32 (numpy has no bfloat16, and fp16 curvature pairs
+        underflow)."""
+        if flat.dtype in (torch.float16, torch.bfloat16):
+            flat = flat.float()
         return flat.numpy() if flat.device.type == "cpu" else flat
 
     def flat_params(self) -> Vector:

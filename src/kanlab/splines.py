@@ -258,6 +258,10 @@ def curve2coef(x: Tensor, y: Tensor, grid: Tensor, k: int, ridge: float | None =
         raise ValueError(f"curve2coef: expected x (B, in) and y (B, in, out), got {tuple(x.shape)}, {tuple(y.shape)}")
     if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
         raise ValueError("curve2coef: samples contain NaN or inf")
+    if x.dtype not in (torch.float32, torch.float64):  # half precision: lstsq has no kernel, and too few digits
+        out = curve2coef(x.double(), y.double(), grid.double(), k, ridge,
+                         None if basis is None else basis.double())
+        return out.to(x.dtype)
     nb = grid.shape[1] - k - 1
     if basis is None:
         basis = bspline_basis(x, grid, k)
