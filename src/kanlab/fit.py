@@ -193,6 +193,13 @@ def fit(
     check_reg_metric(reg_metric)
     data = prepare_dataset(model, dataset, regression=loss_fn is None)
     x_tr, y_tr, x_te, y_te = (data[key] for key in _KEYS)
+    with torch.no_grad():  # a model that cannot even evaluate the data would stop at step 0 with an empty history
+        probe = model(x_tr[:1024], singularity_avoiding, y_th)
+        first = (loss_fn or (lambda p, y: torch.mean((p - y) ** 2)))(probe, y_tr[:1024])
+    if not (torch.isfinite(probe).all() and torch.isfinite(first).all()):
+        raise ValueError(f"the model's output or loss on the training data is not finite (largest |input| "
+                         f"{float(x_tr.abs().max()):.3g}, largest |label| {float(y_tr.abs().max()):.3g}, computed "
+                         f"in {model.dtype}); standardise the data or train in float64")
     n_tr, n_te = x_tr.shape[0], x_te.shape[0]
     batch = as_int(batch, "batch")
     full = batch == -1 or batch >= n_tr

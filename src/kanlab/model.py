@@ -108,6 +108,9 @@ class KAN(nn.Module):
             raise TypeError(f"KAN got unexpected keyword argument(s) {sorted(unknown)}")
         w = _check_width(width)  # a copy: the caller's list is never touched
         depth = len(w) - 1
+        if device is not None and torch.device(device).type == "meta":
+            raise ValueError("device='meta' is not supported: a KAN fits its initial splines by least squares, "
+                             "which needs real numbers; build it on 'cpu' (or another device) instead")
         self.config = KANConfig(
             width=w, grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,
             scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma, base_fun=_check_base_fun(base_fun),
@@ -177,6 +180,9 @@ class KAN(nn.Module):
         if x.ndim != 2 or x.shape[1] != self.width[0]:
             raise ValueError(f"{name} must have shape (batch, {self.width[0]}) to match width[0], "
                              f"got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}; convert it with "
+                            f"x.to({self.dtype})")
         if x.dtype != self.dtype:
             raise TypeError(f"{name} has dtype {x.dtype} but the model computes in {self.dtype}; convert the input "
                             f"(x.to({self.dtype})) or build the model with dtype={x.dtype}")
@@ -244,6 +250,8 @@ class KAN(nn.Module):
     def update_grid(self, x: Tensor) -> None:
         """Fit every layer's grid to the data it sees, keeping the functions on those samples (in place)."""
         self.check_input(x)
+        if x.shape[0] == 0:
+            raise ValueError("update_grid needs at least one sample, got an empty batch")
         for l, layer in enumerate(self.layers):
             layer.update_grid(x)
             x = self._layer_forward(l, x, False, 1000.0)

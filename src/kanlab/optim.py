@@ -29,7 +29,9 @@ Objective = Callable[[Vector], tuple[float, Vector]]  # x -> (loss, gradient)
 
 def _cubic_minimum(t1: float, f1: float, g1: float, t2: float, f2: float, g2: float, lo: float, hi: float) -> float:
     """The minimiser in [lo, hi] of the cubic through (t1, f1) and (t2, f2) with slopes g1, g2 (Nocedal & Wright,
-    eq. 3.59); the middle of [lo, hi] when the cubic has no minimum."""
+    eq. 3.59); the middle of [lo, hi] when the cubic has no minimum (or the points coincide)."""
+    if t1 == t2 or not all(map(math.isfinite, (f1, f2, g1, g2))):
+        return (lo + hi) / 2
     d1 = g1 + g2 - 3 * (f1 - f2) / (t1 - t2)
     disc = d1 * d1 - g1 * g2
     if disc < 0 or not math.isfinite(disc):

@@ -57,6 +57,9 @@ def edge_scores(model: KAN, metric: str = "backward", x: Tensor | None = None) -
         scores = [edge_std(model, l, acts[l]) for l in range(model.depth)]
         if metric == "forward_n":
             scores = [s / (acts[l].std(dim=0)[:, None] + 1e-4) for l, s in enumerate(scores)]
+    if not all(bool(torch.isfinite(s).all()) for s in scores):
+        raise ValueError(f"edge scores are not finite on this data (largest |x| {float(x.abs().max()):.3g}, computed "
+                         f"in {model.dtype}): the activations overflow; standardise the inputs")
     top = max(float(s.max()) for s in scores) or 1.0
     return [s / top for s in scores]
 
