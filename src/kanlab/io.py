@@ -64,7 +64,10 @@ def save(model: KAN, path: str | os.PathLike, extra: dict[str, Any] | None = Non
     """
     from safetensors.torch import save_file
 
-    cfg = _config(model, model.extra_ if extra is None else extra)
+    extra = model.extra_ if extra is None else extra
+    if not isinstance(extra, dict) or not all(isinstance(key, str) for key in extra):
+        raise TypeError(f"save: extra must be a dict with string keys (a JSON object), got {extra!r}"[:200])
+    cfg = _config(model, extra)
     try:
         text = json.dumps(cfg)
     except TypeError as err:

@@ -185,7 +185,12 @@ def _polish(x: Tensor, y: Tensor, fn: SymbolicFunction, a: float, b: float, r2: 
 
 # ---------------------------------------------------------------------------------------------------- model edges
 def _data(model: KAN, x: Tensor | None) -> Tensor:
-    return model.data_or_fit_input(x, "fit symbolic functions")
+    x = model.data_or_fit_input(x, "fit symbolic functions")
+    if x.shape[0] < 2:
+        raise ValueError(f"fitting a symbolic function needs at least 2 samples, got {x.shape[0]}")
+    if not torch.isfinite(x).all():
+        raise ValueError("the samples for the symbolic fit contain NaN or inf")
+    return x
 
 
 @torch.no_grad()
