@@ -237,9 +237,11 @@ def test_ported_fit_follows_pykans_trajectory(ns, tmp_path):
     finally:
         torch.set_default_dtype(old)
         torch.set_num_threads(threads)
-    # the first step agrees closely; later ones drift apart slowly (two L-BFGS implementations, rounding)
+    # the first step agrees closely; the next ones drift apart slowly (two L-BFGS implementations, rounding).
+    # From the fifth step on pykan does not even agree with itself: run to run its losses differ by up to 20%
+    # (0.082 to 0.098 at step 6), so only the first four steps are compared
     np.testing.assert_allclose(ours["train_loss"][0], theirs["train_loss"][0], rtol=1e-3)
-    np.testing.assert_allclose(ours["train_loss"], theirs["train_loss"], rtol=0.1)
+    np.testing.assert_allclose(ours["train_loss"][:4], theirs["train_loss"][:4], rtol=0.05)
     assert abs(core["train_loss"][0] - theirs["train_loss"][0]) > 1e-2 * theirs["train_loss"][0]
 
 
