@@ -189,3 +189,25 @@ def test_interrupt_mid_step_leaves_the_last_accepted_step(ds, path, monkeypatch)
     assert counter.calls == 50 and "step" in accepted  # interrupted after at least one accepted step
     for key, value in model.state_dict().items():
         assert torch.equal(value, accepted["state"][key]), key
+
+
+@pytest.mark.parametrize("opt", ["Adam", "LBFGS"])
+def test_a_transient_nan_step_is_undone_and_retried_with_a_smaller_lr(ds, opt):
+    """Two NaN evaluations in the middle of a fit: each step is undone and retried with half the learning rate,
+    and training goes on without a warning; the history has no NaN."""
+    import warnings
+
+    model = _model()
+    calls = {"n": 0}
+
+    def loss_fn(pred, y):
+        calls["n"] += 1
+        loss = torch.mean((pred - y) ** 2)
+        return loss * float("nan") if calls["n"] in (5, 6) else loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        hist = model.fit(ds, opt=opt, steps=8, lr=0.01 if opt == "Adam" else 1.0, loss_fn=loss_fn,
+                         update_grid=False)
+    assert 5 <= len(hist["train_loss"]) <= 7 and all(v == v for v in hist["train_loss"])
+    assert all(torch.isfinite(p).all() for p in model.parameters())

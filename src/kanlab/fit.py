@@ -81,6 +81,9 @@ def prepare_dataset(model: KAN, dataset: Mapping[str, Tensor], regression: bool 
     return out
 
 
+MAX_RETRIES = 3  # a step that goes NaN/inf is undone and retried with half the learning rate, this many times
+
+
 def objective_terms(model: KAN, xb: Tensor, yb: Tensor, objective_fn: Callable, lamb: float, lamb_l1: float,
                     lamb_entropy: float, lamb_coef: float, lamb_coefdiff: float, singularity_avoiding: bool,
                     y_th: float, reg_metric: str = "edge_forward_spline_n") -> tuple[Tensor, Tensor, Tensor]:
@@ -223,6 +226,7 @@ def fit(
         return _rmse(pred, y) if pred.shape == y.shape else objective_fn(pred, y)
 
     model.fit_input_ = x_tr
+    retries, best = 0, None  # NaN/inf steps retried so far; (train metric, state) of the best step after one
     # full-batch L-BFGS on the default loss and penalty can skip autograd (see kanlab.objective)
     flat_ok = opt == "LBFGS" and full and loss_fn is None and lamb_coef == 0 and lamb_coefdiff == 0 and \
         (lamb == 0 or reg_metric == "edge_forward_spline_n")
@@ -293,9 +297,26 @@ def fit(
             raise
         if not finite:
             model.load_state_dict(backup)
-            warnings.warn(f"fit: step {step} produced NaN/inf; stopped and restored the parameters from before it",
+            if best is None:  # from now on keep the best parameters seen, starting with the last accepted ones
+                best = (history["train_loss"][-1] if history["train_loss"] else float("inf"), backup)
+            if retries < MAX_RETRIES:  # undo the step; retry more carefully (a smaller lr, fresh curvature)
+                retries += 1
+                for group in optimizer.param_groups:
+                    group["lr"] *= 0.5
+                if opt == "LBFGS":  # its curvature pairs, or Adam's moments, may hold the NaN
+                    optimizer.reset()
+                else:
+                    optimizer.state.clear()
+                logger.info("fit: step %d produced NaN/inf; undone, retrying with lr=%g", step,
+                            optimizer.param_groups[0]["lr"])
+                continue
+            model.load_state_dict(best[1])
+            warnings.warn(f"fit: step {step} produced NaN/inf after {MAX_RETRIES} undone steps, each retried "
+                          "with half the learning rate; stopped and kept the best parameters seen",
                           RuntimeWarning, stacklevel=3)
             break
+        if best is not None and float(train_metric) < best[0]:  # tracked only once a step has failed
+            best = (float(train_metric), {k_: v.detach().clone() for k_, v in model.state_dict().items()})
         history["train_loss"].append(float(train_metric))
         history["test_loss"].append(float(test_metric))
         history["reg"].append(float(state["reg"]))

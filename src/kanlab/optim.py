@@ -131,6 +131,10 @@ class LBFGS:
         self._params: list[Tensor] = params
         self._numels = [p.numel() for p in params]
 
+    def reset(self) -> None:
+        """Forget the curvature history (after an undone step, say): the next step starts as gradient descent."""
+        self.state[self._params[0]] = {}
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params:
             if p.grad is None:
