@@ -247,3 +247,18 @@ def test_save_with_any_metadata(extra, tmp_path_factory):
         return
     back = load(path)
     assert torch.equal(back(torch.ones(1, 2)), model(torch.ones(1, 2)))
+
+
+def test_inputs_outside_the_grid_warn_once_without_a_grid_update():
+    """Data on [-3, 3] and a grid on [-1, 1], no grid update: one warning naming the share (about 2/3 of the
+    rows here), not one per fit; with the default schedule the grid follows the data and nothing is said."""
+    import warnings
+
+    ds = create_dataset(lambda x: x[:, [0]], n_var=2, train_num=200, test_num=10, ranges=[-3, 3])
+    model = KAN(width=[2, 3, 1], seed=0)
+    with pytest.warns(UserWarning, match=r"(8\d|9\d)% of the training inputs lie outside the first layer's grid"):
+        model.fit(ds, steps=1, update_grid=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(ds, steps=1, update_grid=False)  # said once per model
+        KAN(width=[2, 3, 1], seed=0).fit(ds, steps=1)  # the grid update moves the grid to the data

@@ -98,6 +98,26 @@ def objective_terms(model: KAN, xb: Tensor, yb: Tensor, objective_fn: Callable, 
     return objective_fn(pred, yb) + lamb * reg, pred, reg
 
 
+OUTSIDE_SHARE = 0.1  # warn when more than this share of the training inputs lies outside the first layer's grid
+
+
+def _warn_outside_grid(model: KAN, x: Tensor) -> None:
+    """Warn (once per model) when many training inputs fall outside the first layer's grid: there the splines are
+    0 and only the base function carries the input, so the fit cannot shape those regions."""
+    if getattr(model, "_warned_outside_grid", False) or x.shape[0] == 0:
+        return
+    layer = model.layers[0]
+    lo, hi = layer.grid[:, layer.k], layer.grid[:, -layer.k - 1]  # the inner grid's ends, per input
+    outside = ((x < lo) | (x > hi)).any(dim=1).double().mean().item()
+    if outside > OUTSIDE_SHARE:
+        model._warned_outside_grid = True
+        warnings.warn(f"fit: {outside:.0%} of the training inputs lie outside the first layer's grid "
+                      f"[{float(lo.min()):.3g}, {float(hi.max()):.3g}] and no grid update is scheduled; the splines "
+                      "are 0 there (only the base function carries them). Use update_grid=True, call "
+                      "model.update_grid(x), or build the model with grid_range covering the data",
+                      UserWarning, stacklevel=3)
+
+
 def _rmse(pred: Tensor, y: Tensor) -> Tensor:
     return torch.sqrt(torch.mean((pred - y) ** 2))
 
@@ -225,6 +245,10 @@ def fit(
     def summary(pred: Tensor, y: Tensor) -> Tensor:
         return _rmse(pred, y) if pred.shape == y.shape else objective_fn(pred, y)
 
+    regrids = update_grid and any(start_grid_update_step <= s_ < stop_grid_update_step for s_ in
+                                  range(0, steps, grid_every))
+    if not regrids:
+        _warn_outside_grid(model, x_tr)
     model.fit_input_ = x_tr
     retries, best = 0, None  # NaN/inf steps retried so far; (train metric, state) of the best step after one
     # full-batch L-BFGS on the default loss and penalty can skip autograd (see kanlab.objective)
