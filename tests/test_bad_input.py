@@ -262,3 +262,29 @@ def test_inputs_outside_the_grid_warn_once_without_a_grid_update():
         warnings.simplefilter("error", UserWarning)
         model.fit(ds, steps=1, update_grid=False)  # said once per model
         KAN(width=[2, 3, 1], seed=0).fit(ds, steps=1)  # the grid update moves the grid to the data
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_grid_update_and_refine_on_duplicate_samples(dtype):
+    """Singular least squares (every sample at one or two points; half precision, which has no lstsq kernel):
+    the regularised solve in float64 keeps grids, coefficients and outputs finite."""
+    model = KAN(width=[2, 3, 1], seed=0, dtype=dtype)
+    same = torch.full((100, 2), 0.3, dtype=dtype)
+    two = torch.cat([torch.full((50, 2), 0.3, dtype=dtype), torch.full((50, 2), -0.2, dtype=dtype)])
+    for x in (same, two):
+        model.update_grid(x)
+        model.fit_input_ = x
+        finer = model.refine(10)
+        for m in (model, finer):
+            assert all(torch.isfinite(layer.grid).all() and torch.isfinite(layer.coef).all() for layer in m.layers)
+            assert torch.isfinite(m(x)).all()
+
+
+def test_half_precision_fit():
+    """fit on float16 used to fail inside update_grid's least squares; now it trains (the solve runs in float64,
+    L-BFGS's algebra in float32)."""
+    ds = create_dataset(lambda x: x[:, [0]] ** 2, n_var=2, train_num=100, test_num=20, dtype=torch.float16)
+    model = KAN(width=[2, 3, 1], seed=0, dtype=torch.float16)
+    hist = model.fit(ds, steps=3)
+    assert len(hist["train_loss"]) == 3 and hist["train_loss"][-1] < hist["train_loss"][0]
+    assert all(p.dtype == torch.float16 and torch.isfinite(p).all() for p in model.parameters())

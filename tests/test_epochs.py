@@ -65,3 +65,29 @@ def test_validation_split_and_bad_input():
         model.fit((x, f(x)), validation_split=1.5)
     with pytest.warns(UserWarning, match="reshaping"):
         model.fit((x, f(x)[:, 0]), epochs=1)
+
+
+def test_interrupt_mid_epoch_leaves_the_last_completed_epoch():
+    import torch
+
+    from kanlab import KAN
+
+    x = torch.rand(256, 2, dtype=torch.float64) * 2 - 1
+    y = x[:, :1] ** 2
+    model = KAN(width=[2, 3, 1], seed=0, dtype=torch.float64)
+    done = {}
+    calls = {"n": 0}
+
+    def loss_fn(pred, target):
+        calls["n"] += 1
+        if calls["n"] == 19:  # in the third epoch (4 batches an epoch, the loss called twice a batch)
+            raise KeyboardInterrupt
+        return torch.mean((pred - target) ** 2)
+
+    def remember(epoch, logs):
+        done.update(epoch=epoch, state={k: v.clone() for k, v in model.state_dict().items()})
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit((x, y), batch=64, epochs=5, loss_fn=loss_fn, callbacks=[remember])
+    assert done["epoch"] == 1
+    assert all(torch.equal(v, done["state"][k]) for k, v in model.state_dict().items())

@@ -114,29 +114,33 @@ def fit_epochs(
     for epoch in bar:
         good = {k: v.detach().clone() for k, v in model.state_dict().items()}
         total, total_reg, n_seen, failed = 0.0, 0.0, 0, False
-        for b, (xb, yb) in enumerate(_batches(data, batch, gen)):
-            if epoch == 0 and b == 0 and isinstance(data, DataLoader):
-                xb, yb = _check_pair(model, xb, yb, "a training batch", regression)
-            xb = xb.to(device=model.device, dtype=model.dtype)
-            yb = yb.to(device=model.device, dtype=model.dtype if yb.is_floating_point() else yb.dtype)
-            if regression and yb.ndim == 1:
-                yb = yb.unsqueeze(1)
-            if update_grid and epoch == 0 and b == 0:
-                model.update_grid(xb)
-            if epoch == 0 and sum(k.shape[0] for k in kept) < _KEEP_INPUTS:
-                kept.append(xb.detach())
-            optimizer.zero_grad()
-            objective, pred, reg = objective_terms(model, xb, yb, objective_fn, **reg_kw)
-            if not torch.isfinite(objective):
-                failed = True
-                break
-            objective.backward()
-            optimizer.step()
-            with torch.no_grad():
-                loss = objective_fn(pred, yb) if not regression else torch.mean((pred - yb) ** 2)
-            total += float(loss) * xb.shape[0]
-            total_reg += float(reg) * xb.shape[0]
-            n_seen += xb.shape[0]
+        try:  # an exception or interrupt mid-epoch leaves the model as the last completed epoch left it
+            for b, (xb, yb) in enumerate(_batches(data, batch, gen)):
+                if epoch == 0 and b == 0 and isinstance(data, DataLoader):
+                    xb, yb = _check_pair(model, xb, yb, "a training batch", regression)
+                xb = xb.to(device=model.device, dtype=model.dtype)
+                yb = yb.to(device=model.device, dtype=model.dtype if yb.is_floating_point() else yb.dtype)
+                if regression and yb.ndim == 1:
+                    yb = yb.unsqueeze(1)
+                if update_grid and epoch == 0 and b == 0:
+                    model.update_grid(xb)
+                if epoch == 0 and sum(k.shape[0] for k in kept) < _KEEP_INPUTS:
+                    kept.append(xb.detach())
+                optimizer.zero_grad()
+                objective, pred, reg = objective_terms(model, xb, yb, objective_fn, **reg_kw)
+                if not torch.isfinite(objective):
+                    failed = True
+                    break
+                objective.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    loss = objective_fn(pred, yb) if not regression else torch.mean((pred - yb) ** 2)
+                total += float(loss) * xb.shape[0]
+                total_reg += float(reg) * xb.shape[0]
+                n_seen += xb.shape[0]
+        except BaseException:
+            model.load_state_dict(good)
+            raise
         if failed or not all(bool(torch.isfinite(p).all()) for p in params):
             model.load_state_dict(good)
             warnings.warn(f"fit: epoch {epoch} produced NaN/inf; stopped and restored the parameters from before "
