@@ -13,7 +13,9 @@ __all__ = ["create_dataset", "create_dataset_from_data", "check_finite"]
 
 
 def check_finite(name: str, t: Tensor) -> None:
-    """Raise ValueError naming ``name`` if ``t`` holds NaN or inf."""
+    """Raise ValueError naming ``name`` if ``t`` holds NaN or inf (or no values at all: a meta tensor)."""
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is a meta tensor: it has no values to train on")
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name} contains {bad} NaN/inf value(s)")
