@@ -1,0 +1,191 @@
+"""Hypothesis tests on a function's structure (KAN 2.0): is it separable, additively or multiplicatively? does it
+depend on a group of variables only through one combination of them?
+
+Every test works on any callable ``f: (N, n) -> (N, m)`` (a KAN, an MLP, a plain torch function; the first output
+is tested), from its gradients and Hessians at the sample points ``x``. Derivatives are taken in float64 (a module
+is evaluated on a float64 copy; the original is not touched), in batches of ``batch`` rows. Scores are made unitless
+by the inputs' spreads and summarised by the median over samples, so a handful of points near a singularity does
+not decide; a test passes when every relevant score is below its stated ``threshold``.
+
+- additive separability of groups A, B: f = u(A) + v(B)  <=>  d2f / dx_a dx_b = 0 for a in A, b in B;
+- multiplicative: the same on log|f + bias|;
+- symmetry in a group A: f = g(h(A), rest)  <=>  the direction of the gradient over A does not depend on the rest;
+- general separability of groups G_1..G_k: f = g(h_1(G_1), ..., h_k(G_k)), symmetry in every group.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["jacobian", "hessian", "separability_scores", "detect_separability", "test_separability",
+           "symmetry_scores", "test_symmetry", "test_general_separability", "Separability"]
+
+Fn = Callable[[Tensor], Tensor]
+
+
+def _float64(f: Fn) -> Fn:
+    """f evaluated in float64: a float64 copy of a module, or the callable itself."""
+    if isinstance(f, nn.Module) and any(p.is_floating_point() for p in f.parameters()):
+        return copy.deepcopy(f).to(torch.float64)
+    return f
+
+
+def _check(x: Tensor) -> Tensor:
+    if not isinstance(x, Tensor) or x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(f"x must be a (N, n) tensor with N >= 2 samples, got "
+                         f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+    if not x.is_floating_point() or not torch.isfinite(x).all():
+        raise ValueError("x must hold finite floating-point values")
+    return x.detach().to(torch.float64)
+
+
+def _scalar(f: Fn, x: Tensor) -> Tensor:
+    y = f(x)
+    if not isinstance(y, Tensor) or y.shape[0] != x.shape[0]:
+        raise ValueError(f"f must map (N, n) inputs to (N,) or (N, m) outputs, got {getattr(y, 'shape', y)}")
+    return y.reshape(y.shape[0], -1)[:, 0]
+
+
+def jacobian(f: Fn, x: Tensor, batch: int = 512) -> Tensor:
+    """Gradient of f's first output at every row of x, in float64: (N, n)."""
+    x, f = _check(x), _float64(f)
+    out = []
+    for chunk in x.split(batch):
+        xc = chunk.clone().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(_scalar(f, xc).sum(), xc)
+        out.append(g)
+    return torch.cat(out)
+
+
+def hessian(f: Fn, x: Tensor, batch: int = 512) -> Tensor:
+    """Hessian of f's first output at every row of x, in float64: (N, n, n). Rows are independent samples, so
+    each row of the Hessian is the gradient of one gradient component summed over the batch."""
+    x, f = _check(x), _float64(f)
+    out = []
+    for chunk in x.split(batch):
+        xc = chunk.clone().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(_scalar(f, xc).sum(), xc, create_graph=True)
+            rows = []
+            for i in range(x.shape[1]):
+                (h,) = torch.autograd.grad(g[:, i].sum(), xc, retain_graph=True, allow_unused=True)
+                rows.append(torch.zeros_like(xc) if h is None else h)
+        out.append(torch.stack(rows, dim=1).detach())
+    return torch.cat(out)
+
+
+def separability_scores(f: Fn, x: Tensor, mode: str = "add", bias: float = 0.0) -> Tensor:
+    """Median over samples of |d2g / dx_i dx_j| * std_i * std_j, with g = f ('add') or log|f + bias| ('mul'):
+    (n, n). Zero off-diagonal entries mean i and j separate."""
+    if mode not in ("add", "mul"):
+        raise ValueError(f"mode must be 'add' or 'mul', got {mode!r}")
+    g = f if mode == "add" else (lambda z: torch.log(torch.abs(_scalar(_float64(f), z) + bias)))
+    x64 = _check(x)
+    h = hessian(g, x64)
+    std = x64.std(dim=0)
+    return (h.abs() * std[None, :, None] * std[None, None, :]).median(dim=0).values
+
+
+@dataclass
+class Separability:
+    """groups: the finest partition of the inputs into separable groups (sorted); scores: the (n, n) matrix."""
+
+    groups: list[list[int]]
+    scores: Tensor
+
+    @property
+    def separable(self) -> bool:
+        return len(self.groups) > 1
+
+
+def detect_separability(f: Fn, x: Tensor, mode: str = "add", threshold: float = 1e-2,
+                        bias: float = 0.0) -> Separability:
+    """The inputs split into groups that separate (additively or multiplicatively): connected components of the
+    graph joining i and j when their score (see :func:`separability_scores`) is at least ``threshold``."""
+    scores = separability_scores(f, x, mode, bias)
+    n = scores.shape[0]
+    linked = (scores >= threshold) | (scores.t() >= threshold)
+    label = list(range(n))
+
+    def root(i: int) -> int:
+        while label[i] != i:
+            label[i] = label[label[i]]
+            i = label[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if linked[i, j]:
+                label[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    return Separability(sorted(groups.values()), scores)
+
+
+def _check_groups(groups: Sequence[Sequence[int]], n: int) -> list[list[int]]:
+    out = [sorted({int(i) for i in g}) for g in groups]
+    flat = [i for g in out for i in g]
+    if len(flat) != len(set(flat)) or any(not 0 <= i < n for i in flat):
+        raise ValueError(f"groups must be disjoint lists of input indices in [0, {n}), got {list(groups)}")
+    return out
+
+
+def test_separability(f: Fn, x: Tensor, groups: Sequence[Sequence[int]], mode: str = "add",
+                      threshold: float = 1e-2, bias: float = 0.0) -> bool:
+    """Whether f separates into the given groups (inputs in no group form one more group): every score between
+    two groups is below ``threshold``."""
+    scores = separability_scores(f, x, mode, bias)
+    n = scores.shape[0]
+    parts = _check_groups(groups, n)
+    rest = sorted(set(range(n)) - {i for g in parts for i in g})
+    parts = [g for g in parts + [rest] if g]
+    for a in range(len(parts)):
+        for b in range(a + 1, len(parts)):
+            if float(scores[parts[a]][:, parts[b]].max()) >= threshold:
+                return False
+    return True
+
+
+def symmetry_scores(f: Fn, x: Tensor, group: Sequence[int], batch: int = 512) -> Tensor:
+    """How much the direction of f's gradient over ``group`` moves with each input outside it: the median over
+    samples of |d(grad_A f / |grad_A f|)_a / dx_b| * std_a * std_b, (|A|, n - |A|)."""
+    x64 = _check(x)
+    n = x64.shape[1]
+    a = _check_groups([group], n)[0]
+    b = sorted(set(range(n)) - set(a))
+    if len(a) < 2 or not b:
+        return x64.new_zeros(len(a), len(b))
+    f64 = _float64(f)
+    out = []
+    for chunk in x64.split(batch):
+        xc = chunk.clone().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(_scalar(f64, xc).sum(), xc, create_graph=True)
+            ga = g[:, a]
+            direction = ga / (ga.norm(dim=1, keepdim=True) + 1e-12)
+            rows = []
+            for k in range(len(a)):
+                (d,) = torch.autograd.grad(direction[:, k].sum(), xc, retain_graph=True, allow_unused=True)
+                rows.append(torch.zeros_like(xc) if d is None else d)
+        out.append(torch.stack(rows, dim=1)[:, :, b].detach())
+    dep = torch.cat(out)
+    std = x64.std(dim=0)
+    return (dep.abs() * std[None, a, None] * std[None, None, b]).median(dim=0).values
+
+
+def test_symmetry(f: Fn, x: Tensor, group: Sequence[int], threshold: float = 1e-3) -> bool:
+    """Whether f depends on the inputs in ``group`` only through one combination h(group): f = g(h(group), rest)."""
+    return bool((symmetry_scores(f, x, group) < threshold).all())
+
+
+def test_general_separability(f: Fn, x: Tensor, groups: Sequence[Sequence[int]], threshold: float = 1e-2) -> bool:
+    """Whether f = g(h_1(G_1), ..., h_k(G_k)) for the given groups: f is symmetric in every group."""
+    parts = _check_groups(groups, _check(x).shape[1])
+    return all(test_symmetry(f, x, g, threshold) for g in parts)
