@@ -157,9 +157,19 @@ def write_table(rows: list[tuple[str, dict[str, Outcome]]], libs: tuple[str, ...
             p, k = outcomes["pykan"], outcomes["kanlab"]
             cols.append(f"{k.seconds / p.seconds:.2f}" if p.ok and k.ok else "-")
         lines.append("| " + " | ".join(cols) + " |")
+    lines.append("")
     for lib in libs:
         n_ok = sum(o[lib].ok for _, o in rows)
-        lines.append(f"\n{lib}: {n_ok} of {len(rows)} run end to end.")
+        lines.append(f"{'pykan 0.2.8' if lib == 'pykan' else 'kanlab.pykan'}: {n_ok} of {len(rows)} run end to end.")
+    if libs == ("pykan", "kanlab"):
+        both = [(o["pykan"].seconds, o["kanlab"].seconds) for _, o in rows if o["pykan"].ok and o["kanlab"].ok]
+        lost = [name for name, o in rows if o["pykan"].ok and not o["kanlab"].ok]
+        if both:
+            tp, tk = sum(p for p, _ in both), sum(k for _, k in both)
+            lines.append(f"Where both run ({len(both)} notebooks): {tp:.0f} s under pykan, {tk:.0f} s under "
+                         f"kanlab.pykan ({tp / tk:.1f}x less time; every notebook faster: "
+                         f"{'yes' if all(k < p for p, k in both) else 'no'}).")
+        lines.append(f"Run by pykan but not by kanlab.pykan: {', '.join(lost) if lost else 'none'}.")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("# pykan's tutorial notebooks under pykan 0.2.8 and kanlab.pykan\n\n"
                    "Written by `benchmarks/bench_notebooks.py` (each notebook run in its own process, one after the "

@@ -477,3 +477,25 @@ after = refined(dataset['test_input']).detach()
     assert rms < 1e-2 * float(ns["before"].std())  # refinement keeps the function (a least-squares refit)
     with pytest.raises(TypeError, match="once"):
         ns["model"].refine(5, grid=10)
+
+
+def test_porting_rule_of_the_notebook_benchmark():
+    """benchmarks/bench_notebooks.py ports notebooks by the README's rule: import lines of the module kan only."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    try:
+        from bench_notebooks import notebook_script, port_line
+    finally:
+        sys.path.pop(0)
+    assert port_line("from kan import *") == "from kanlab.pykan import *"
+    assert port_line("from kan.utils import ex_round") == "from kanlab.pykan.utils import ex_round"
+    assert port_line("import kan") == "import kanlab.pykan as kan"
+    assert port_line("import kan.utils as ku") == "import kanlab.pykan.utils as ku"
+    for untouched in ("from kanlab import KAN", "import kanji", "model = kan.KAN(width=[2,1])", "# from kan import *"):
+        assert port_line(untouched) == untouched
+    nb = '{"cells": [{"cell_type": "code", "source": ["from kan import *\\n", "!pip install x\\n", "%matplotlib inline"]},' \
+         ' {"cell_type": "markdown", "source": ["from kan import *"]}]}'
+    script = notebook_script(nb, port=True)
+    assert "from kanlab.pykan import *" in script and "pip" not in script and "%matplotlib" not in script
