@@ -290,3 +290,20 @@ def test_half_precision_fit():
     hist = model.fit(ds, steps=3)
     assert len(hist["train_loss"]) == 3 and hist["train_loss"][-1] < hist["train_loss"][0]
     assert all(p.dtype == torch.float16 and torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_update_grid_leaves_out_rows_that_are_not_finite():
+    """A layer's grid update on activations with NaN rows (a symbolic edge upstream outside its domain) uses the
+    finite rows only; with none, the grid stays."""
+    from kanlab.layer import KANLayer
+
+    layer = KANLayer(2, 2, grid=5, k=3, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(50, 2) * 4 - 2
+    ref = layer.copy()
+    ref.update_grid(x)
+    bad = torch.cat([x, torch.full((5, 2), float("nan"))])
+    layer.update_grid(bad)
+    assert torch.equal(layer.grid, ref.grid) and torch.equal(layer.coef, ref.coef)
+    before = layer.grid.clone()
+    layer.update_grid(torch.full((4, 2), float("inf")))
+    assert torch.equal(layer.grid, before)

@@ -499,3 +499,24 @@ def test_porting_rule_of_the_notebook_benchmark():
          ' {"cell_type": "markdown", "source": ["from kan import *"]}]}'
     script = notebook_script(nb, port=True)
     assert "from kanlab.pykan import *" in script and "pip" not in script and "%matplotlib" not in script
+
+
+def test_example_9_log_edges_outside_their_domain(ns):
+    """Example_9: edges snapped to log see negative inputs, so the first fit's loss is NaN. pykan trains on
+    (printing NaN); kanlab.pykan warns, undoes the NaN steps and goes on with the notebook."""
+    exec("""
+model = KAN(width=[2,1,1], grid=5, k=3, seed=2)
+f = lambda x: torch.sin(2*(torch.log(x[:,[0]])+torch.log(x[:,[1]])))
+dataset = create_dataset(f, n_var=2, ranges=[0.2,5], train_num=200, test_num=50)
+model.fit(dataset, opt="LBFGS", steps=3);
+model.fix_symbolic(0,0,0,'log')
+model.fix_symbolic(0,1,0,'log')
+model.fix_symbolic(1,0,0,'sin')
+""", ns)
+    model, dataset = ns["model"], ns["dataset"]
+    with torch.no_grad():  # as the notebook's full run ends up: log's argument negative on part of the data
+        model.symbolic[0].affine[0, 0] = torch.tensor([1.0, -3.0, 1.0, 0.0])
+    with pytest.warns(RuntimeWarning, match="symbolic edges may be outside their domain"):
+        model.fit(dataset, opt="LBFGS", steps=2)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert "log" in str(ns["ex_round"](model.symbolic_formula()[0][0], 3))

@@ -221,9 +221,15 @@ def fit(
         # the default loss only: a user's loss_fn is called by training alone (it may count its calls, say)
         first = torch.mean((probe - y_tr[:1024]) ** 2) if loss_fn is None else probe.new_zeros(())
     if not (torch.isfinite(probe).all() and torch.isfinite(first).all()):
-        raise ValueError(f"the model's output or loss on the training data is not finite (largest |input| "
-                         f"{float(x_tr.abs().max()):.3g}, largest |label| {float(y_tr.abs().max()):.3g}, computed "
-                         f"in {model.dtype}); standardise the data or train in float64")
+        what = (f"the model's output or loss on the training data is not finite (largest |input| "
+                f"{float(x_tr.abs().max()):.3g}, largest |label| {float(y_tr.abs().max()):.3g}, computed in "
+                f"{model.dtype})")
+        if not any(bool(sym.mask.any()) for sym in model.symbolic):
+            raise ValueError(f"{what}; standardise the data or train in float64")
+        # symbolic edges (log, sqrt, 1/x, ...) can leave their domain: pykan trains on regardless, so warn and let
+        # the steps' own NaN handling decide
+        warnings.warn(f"{what}: symbolic edges may be outside their domain; singularity_avoiding=True evaluates "
+                      "their safe variants", RuntimeWarning, stacklevel=3)
     n_tr, n_te = x_tr.shape[0], x_te.shape[0]
     batch = as_int(batch, "batch")
     full = batch == -1 or batch >= n_tr

@@ -189,7 +189,13 @@ class KANLayer(nn.Module):
     @torch.no_grad()
     def update_grid(self, x: Tensor) -> None:
         """Fit the grid to samples x (B, in), blending uniform and quantile knots, and refit coef so that every
-        spline keeps its values on the samples."""
+        spline keeps its values on the samples. Rows holding NaN/inf (a symbolic edge upstream outside its domain,
+        say) are left out; with none left, the grid stays as it is."""
+        finite = torch.isfinite(x).all(dim=1)
+        if not bool(finite.all()):
+            x = x[finite]
+            if x.shape[0] == 0:
+                return
         y = self.spline_activations(x)  # (B, in, out)
         new_grid = splines.sample_grid(x, self.num, self.k, self.grid_eps, getattr(self, "grid_extend", "ends"))
         self.coef.data = splines.curve2coef(x, y, new_grid, self.k, basis=dense_basis(x, new_grid, self.k))
