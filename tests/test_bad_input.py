@@ -307,3 +307,26 @@ def test_update_grid_leaves_out_rows_that_are_not_finite():
     before = layer.grid.clone()
     layer.update_grid(torch.full((4, 2), float("inf")))
     assert torch.equal(layer.grid, before)
+
+
+def test_prune_never_silently_disconnects_an_output():
+    """A threshold above every score would leave the formula 0 with no warning; instead the strongest path to the
+    output is kept (the best-scoring edge into the output, then the best into that node) and a warning names it."""
+    from kanlab import attribute
+
+    ds = create_dataset(lambda x: 1.3 + 0.01 * x[:, [0]], n_var=2, train_num=100, test_num=10)
+    model = KAN(width=[2, 3, 1], seed=0)
+    model.fit(ds, steps=2)
+    scores = attribute(model).edge_scores
+    j = int(torch.argmax(scores[1][:, 0]))
+    i = int(torch.argmax(scores[0][:, j]))
+    with pytest.warns(UserWarning, match=rf"cut every path to output\(s\) \[0\]; kept the strongest path: "
+                                         rf"edge \(1, {j}, 0\).*edge \(0, {i}, {j}\)"):
+        pruned = model.prune_edge(threshold=10.0)
+    assert pruned.layers[1].mask.nonzero().tolist() == [[j, 0]]
+    assert pruned.layers[0].mask.nonzero().tolist() == [[i, j]]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.prune_edge(threshold=1e-3)  # an ordinary threshold: nothing to say

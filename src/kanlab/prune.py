@@ -9,6 +9,7 @@ This is done for each output separately and averaged over outputs.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -144,13 +145,51 @@ def prune_node(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
 
 
 def prune_edge(model: KAN, threshold: float = 3e-2, x: Tensor | None = None) -> KAN:
-    """Mask out edges whose attribution score is below ``threshold``. Returns a new model."""
+    """Mask out edges whose attribution score is below ``threshold``. Returns a new model.
+
+    Never silently disconnects an output: if the threshold would cut every path from the inputs to an output, the
+    strongest path to it is kept (edge by edge, the best-scoring incoming edge, back to a connected node) and a
+    warning names its edges and scores.
+    """
     scores = attribute(model, x).edge_scores
+    keep = [(s >= threshold) & (layer.mask > 0) for layer, s in zip(model.layers, scores)]
+    _keep_a_path_to_every_output(model, keep, scores, threshold)
     new = model.copy()
     with torch.no_grad():
-        for layer, s in zip(new.layers, scores):
-            layer.mask.mul_((s >= threshold).to(layer.mask.dtype))
+        for layer, k in zip(new.layers, keep):
+            layer.mask.mul_(k.to(layer.mask.dtype))
     return new
+
+
+def _keep_a_path_to_every_output(model: KAN, keep: list[Tensor], scores: list[Tensor], threshold: float) -> None:
+    """Turn back on (in ``keep``, in place) the strongest path to every output that ``keep`` would disconnect."""
+    depth = model.depth
+
+    def reachable() -> list[Tensor]:
+        reach = [torch.ones(model.width[0], dtype=torch.bool, device=scores[0].device)]
+        for l in range(depth):
+            active = keep[l] | (model.symbolic[l].mask > 0)  # (in, out)
+            reach.append((reach[l][:, None] & active).any(dim=0))
+        return reach
+
+    reach = reachable()
+    cut = [o for o in range(model.width[-1]) if not bool(reach[-1][o])]
+    if not cut:
+        return
+    restored = []
+    for o in cut:
+        node = o
+        for l in range(depth - 1, -1, -1):  # walk back along the best-scoring incoming edges
+            i = int(torch.argmax(scores[l][:, node]))
+            keep[l][i, node] = True
+            restored.append((l, i, node, float(scores[l][i, node])))
+            if bool(reach[l][i]):
+                break
+            node = i
+        reach = reachable()
+    warnings.warn(f"prune_edge: the threshold {threshold:g} would cut every path to output(s) {cut}; kept the "
+                  "strongest path: " + ", ".join(f"edge {e[:3]} (score {e[3]:.3g})" for e in restored),
+                  UserWarning, stacklevel=3)
 
 
 def remove_edge(model: KAN, l: int, i: int, j: int) -> KAN:
