@@ -264,10 +264,13 @@ class FlatObjective:
                     leaves.append((aff, slot))
             resid = a - self._y_t
             loss = (resid * resid).mean()
-            grads = torch.autograd.grad(loss, [aff for aff, _ in leaves]) if leaves and loss.requires_grad else ()
+            # allow_unused: an edge snapped to '0' ignores its input, so earlier layers may not reach the loss
+            grads = torch.autograd.grad(loss, [aff for aff, _ in leaves], allow_unused=True) \
+                if leaves and loss.requires_grad else ()
         self._grad[...] = 0.0
         for (_, slot), g in zip(leaves, grads):
-            self._grad[slot] = g.reshape(-1).numpy()
+            if g is not None:
+                self._grad[slot] = g.reshape(-1).numpy()
         return float(loss.detach()), self._grad.copy()
 
     def _penalty(self) -> float:
