@@ -26,8 +26,10 @@ demo: install
 # Two pytest-xdist workers, each with its share of the cores (tests/conftest.py); OMP_WAIT_POLICY=PASSIVE: torch's
 # OpenMP threads sleep instead of spinning between ops, so the suite does not stall when the machine is busy with
 # other jobs (benchmarks/bench_contention.py measures the effect). 2 cores: about 3.5 min, against 7 serially.
+# PYTHONDONTWRITEBYTECODE and no cache provider: the tests write nothing into the working tree (no __pycache__,
+# no .pytest_cache; hypothesis's caches go to the temp folder, see tests/conftest.py).
 test: install
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -n 2
+	OMP_WAIT_POLICY=PASSIVE PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
 bench: install
 	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml

@@ -1,7 +1,11 @@
 import os
+import tempfile
 
 import pytest
 import torch
+
+# hypothesis keeps caches in ./.hypothesis by default: tests write nothing into the working tree
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "kanlab-hypothesis"))
 
 # Under pytest-xdist (`make test` runs `-n 2`) every worker process gets its share of the cores, so that the
 # workers' threads do not oversubscribe the machine (kanlab's own test processes: their settings are ours to set).

@@ -64,7 +64,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 DOCUMENTED = (ValueError, TypeError, IndexError, NotImplementedError)
-SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, database=None,  # no .hypothesis/ in the tree
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int64, torch.bool]
 JUNK = st.one_of(st.none(), st.booleans(), st.integers(-3, 4), st.floats(allow_nan=True, allow_infinity=True),
@@ -194,7 +194,8 @@ def test_sklearn_estimator_with_any_arrays(X, y):
     assert pred.shape[0] == X.shape[0] and bool(torch.isfinite(torch.as_tensor(pred)).all())
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(argv=st.lists(st.sampled_from(["fit", "predict", "formula", "plot", "demo", "--target", "y", "--steps",
                                       "0", "-1", "abc", "--lamb", "nan", "--width", "--out", "/nonexistent/m.kan",
                                       "data.csv", "--threads", "--grid", "--features", "q"]), max_size=6))

@@ -1,4 +1,5 @@
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,11 @@ def test_example_pipeline_recovers_a_product():
     path = Path(__file__).resolve().parents[1] / "examples" / "feynman.py"
     spec = importlib.util.spec_from_file_location("feynman_example", path)
     example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no examples/__pycache__ in the tree
+    try:
+        spec.loader.exec_module(example)
+    finally:
+        sys.dont_write_bytecode = dont_write
     eq = get_equation("I.25.13")
     x, y = example.sample(eq, 500, 0)
     xv, yv = example.sample(eq, 500, 1)

@@ -485,10 +485,12 @@ def test_porting_rule_of_the_notebook_benchmark():
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no benchmarks/__pycache__ in the tree
     try:
         from bench_notebooks import notebook_script, port_line
     finally:
         sys.path.pop(0)
+        sys.dont_write_bytecode = dont_write
     assert port_line("from kan import *") == "from kanlab.pykan import *"
     assert port_line("from kan.utils import ex_round") == "from kanlab.pykan.utils import ex_round"
     assert port_line("import kan") == "import kanlab.pykan as kan"
