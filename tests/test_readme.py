@@ -1,6 +1,8 @@
 """The README's snippets run as written: every ```python block in order, in one namespace, in an empty folder, and
 the command-line block with a small CSV as data.csv."""
 
+import contextlib
+import io
 import os
 import re
 import shutil
@@ -9,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import sympy
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -23,8 +26,26 @@ def test_python_snippets_run(tmp_path, monkeypatch):
     blocks = _blocks("python")
     assert len(blocks) >= 5
     try:
-        for code in blocks:
-            exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - this test runs the docs
+        for n, code in enumerate(blocks):
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - this test runs the docs
+            if n == 0:  # the quick start: the numbers and the formula its comments promise
+                rmse, formula = printed.getvalue().strip().splitlines()
+                assert 1e-4 < float(rmse) < 1e-3, rmse  # "about 5e-4" (seed 0, as written)
+                assert formula == "exp(x_2**2 + sin(pi*x_1))"
+                assert namespace["model"].width == [2, 1, 1]
+                assert namespace["history"]["test_loss"][-1] == float(rmse)
+            if "KANRegressor(hidden_width=()" in code:  # the scikit-learn block
+                r2 = float(printed.getvalue().splitlines()[0])
+                assert r2 > 0.999, r2  # "about 1.0"
+                expr = namespace["reg"].sympy()[0]
+                pts = np.random.default_rng(1).uniform(-1, 1, (20, 2))
+                fn = sympy.lambdify(sorted(expr.free_symbols, key=str), expr, "numpy")
+                np.testing.assert_allclose(fn(pts[:, 0], pts[:, 1]), np.sin(np.pi * pts[:, 0]) + pts[:, 1] ** 2,
+                                           atol=1e-3)  # the snapped formula is the target
+                proba = namespace["clf"].predict_proba(namespace["X"][:3])
+                np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     finally:
         import torch
 
