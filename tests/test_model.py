@@ -89,7 +89,8 @@ def test_refine_keeps_a_trained_models_function():
     fine = model.refine(10)
     assert fine.grid == [10, 10] and model.grid == [5, 5]
     x = ds["test_input"]
-    assert (fine(x) - model(x)).abs().max() < 1e-3
+    # nested knots (10 = 2 x 5): the transfer is exact up to the least-squares solve's rounding (measured 2.5e-10)
+    assert (fine(x) - model(x)).abs().max() < 1e-8
     # a non-multiple ratio (knots not nested) is still close in RMS
     assert (model.refine(7)(x) - model(x)).pow(2).mean().sqrt() < 0.02 * model(x).std()
 
@@ -119,8 +120,12 @@ def test_prune_node_gives_same_predictions_on_kept_part():
 def test_prune_workflow_shrinks_seed_model():
     model, ds = _trained(steps=20)
     pruned = model.prune()
-    assert pruned.width[1] < 5 and pruned.width[0] == 2
     scores = model.attribute()
+    # the hidden nodes kept are exactly those scoring above node_th (here 3 of 5: two score about 1e-5)
+    kept = [i for i, s in enumerate(scores.node_scores[1].tolist()) if s > 1e-2]
+    assert pruned.width == [2, len(kept), 1] and len(kept) == 3
+    # (prune judges by spread: a dropped node or edge may still have carried a constant offset, so the outputs are
+    # not compared here; test_prune_node_gives_same_predictions_on_kept_part does that on silenced nodes)
     assert [s.shape for s in scores.node_scores] == [(2,), (5,), (1,)]
     assert [s.shape for s in scores.edge_scores] == [(2, 5), (5, 1)]
     assert scores.feature_score.shape == (2,)

@@ -54,7 +54,10 @@ def test_pipeline_and_grid_search():
     pipe = make_pipeline(StandardScaler(), KANRegressor(steps=10))
     assert pipe.fit(x, y).score(x, y) > 0.9
     search = GridSearchCV(KANRegressor(steps=5), {"grid": [3, 5]}, cv=2).fit(x, y)
-    assert search.best_params_["grid"] in (3, 5)
+    res = search.cv_results_
+    assert [p["grid"] for p in res["params"]] == [3, 5]
+    best = int(np.argmax(res["mean_test_score"]))
+    assert search.best_params_["grid"] == res["params"][best]["grid"]  # the better cross-validated grid wins
 
 
 def test_prune_option_shrinks_the_network():
