@@ -69,3 +69,15 @@ def test_agrees_with_pykan(f, groups, mode):
     assert ours.test_general_separability(f, X, groups) == bool(hyp.test_general_separability(f, X, groups))
     for group in groups:
         assert ours.test_symmetry(f, X, group) == bool(hyp.test_symmetry(f, X, group))
+
+
+def test_issue_12_cases():
+    """sin(x1) + x2 x3 splits additively as {x1}, {x2, x3}; exp(x1) sin(x2) multiplicatively as {x1}, {x2};
+    g(x1^2 + x2^2) + x3 depends on x1, x2 only through x1^2 + x2^2."""
+    x = torch.rand(300, 3, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    assert detect_separability(lambda z: torch.sin(z[:, [0]]) + z[:, [1]] * z[:, [2]], x).groups == [[0], [1, 2]]
+    prod = lambda z: torch.exp(z[:, [0]]) * torch.sin(z[:, [1]])  # noqa: E731
+    assert detect_separability(prod, x[:, :2], mode="mul").groups == [[0], [1]]
+    assert detect_separability(prod, x[:, :2]).groups == [[0, 1]]
+    g = lambda z: torch.cos(z[:, [0]] ** 2 + z[:, [1]] ** 2) + z[:, [2]]  # noqa: E731
+    assert H.test_symmetry(g, x, [0, 1]) and not H.test_symmetry(g, x, [0, 2])

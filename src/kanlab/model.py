@@ -306,6 +306,24 @@ class KAN(nn.Module):
 
         return remove_node(self, operator.index(l), operator.index(i), mode)
 
+    def swap(self, l: int, i1: int, i2: int) -> "KAN":
+        """A new model with hidden nodes i1 and i2 of layer l exchanged (same function); see :mod:`kanlab.surgery`."""
+        from .surgery import swap
+
+        return swap(self, l, i1, i2)
+
+    def auto_swap(self, x: Tensor | None = None) -> "KAN":
+        """A new model with hidden nodes reordered to lower the connection cost (same function)."""
+        from .surgery import auto_swap
+
+        return auto_swap(self, x)
+
+    def connection_cost(self, x: Tensor | None = None) -> float:
+        """Sum over edges of attribution score x distance between the edge's ends in the diagram."""
+        from .surgery import connection_cost
+
+        return connection_cost(self, x)
+
     def prune_input(self, threshold: float = 1e-2, x: Tensor | None = None, active_inputs=None) -> "KAN":
         from .prune import prune_input
 

@@ -352,6 +352,31 @@ class KAN(_model.KAN):
         if log_history:
             self.log_history("remove_node")
 
+    def swap(self, l: int, i1: int, i2: int, log_history: bool = True) -> None:
+        """Exchange hidden nodes i1 and i2 of layer l, in place (pykan's semantics; the core returns a new model)."""
+        self._take_state(_model.KAN.swap(self, l, i1, i2))
+        if log_history:
+            self.log_history("swap")
+
+    def auto_swap(self) -> None:
+        """Reorder hidden nodes to lower the connection cost, in place, on the cached input."""
+        self._take_state(_model.KAN.auto_swap(self, self._cached("auto_swap")))
+        self.log_history("auto_swap")
+
+    @property
+    def connection_cost(self) -> float:
+        return _model.KAN.connection_cost(self, self._cached("connection_cost"))
+
+    def _take_state(self, other: _model.KAN) -> None:
+        """Adopt another model's tensors and symbolic names (same architecture), in place."""
+        self.load_state_dict(other.state_dict())
+        for mine, theirs in zip(self.symbolic, other.symbolic):
+            mine.names = [list(row) for row in theirs.names]
+            mine._groups = None
+        for mine, theirs in zip(self.layers, other.layers):
+            for name, p in theirs.named_parameters():
+                getattr(mine, name).requires_grad_(p.requires_grad)
+
     # ------------------------------------------------------------------ symbolic (on the cached input)
     def _lib(self, lib):
         library = compat_library()
