@@ -19,7 +19,7 @@ from ._ints import as_int
 from .model import KAN
 
 __all__ = ["Attribution", "attribute", "backward_scores", "node_scores", "edge_std", "prune", "prune_node",
-           "prune_edge", "prune_input", "remove_edge", "remove_node"]
+           "prune_edge", "prune_input", "remove_edge", "remove_node", "node_attribution", "feature_interaction"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,31 @@ def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None,
         edges.append(edge)
         nodes.append(score)
     return nodes[::-1], edges[::-1]
+
+
+@torch.no_grad()
+def node_attribution(model: KAN, x: Tensor | None = None) -> list[Tensor]:
+    """For every layer l = 1..L, how each input feeds each node of layer l: (width[l], width[0]), row q being node
+    q's own attribution score split over the inputs (KAN 2.0's node_attribute)."""
+    acts = model.layer_inputs(_data(model, x))
+    node = [s.mean(dim=0) for s in backward_scores(model, acts)[0]]
+    return [backward_scores(model, acts, top=l, start=node[l])[0][0] for l in range(1, model.depth + 1)]
+
+
+def feature_interaction(model: KAN, l: int, neuron_th: float = 1e-2, feature_th: float = 1e-2,
+                        x: Tensor | None = None) -> dict[tuple[int, ...], int]:
+    """Which inputs act together through the nodes of layer l (1 <= l <= L): for each node whose largest input
+    score exceeds ``neuron_th``, the inputs scoring above ``feature_th`` times that largest score; returns how
+    many nodes each such input set has."""
+    if not 1 <= l <= model.depth:
+        raise IndexError(f"layer {l} has no incoming edges to attribute (layers with inputs are 1..{model.depth})")
+    out: dict[tuple[int, ...], int] = {}
+    for row in node_attribution(model, x)[l - 1]:
+        top = float(row.max())
+        if top > neuron_th:
+            key = tuple(int(i) for i in torch.nonzero(row > top * feature_th).flatten())
+            out[key] = out.get(key, 0) + 1
+    return out
 
 
 def edge_std(model: KAN, l: int, x: Tensor) -> Tensor:

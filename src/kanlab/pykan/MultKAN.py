@@ -257,6 +257,18 @@ class KAN(_model.KAN):
         self.feature_score = att.feature_score
         return att
 
+    def node_attribute(self) -> None:
+        """pykan's node_attribute(): sets ``node_attribute_scores``, per layer l >= 1 a (width[l], n_in) matrix."""
+        from ..prune import node_attribution
+
+        self.node_attribute_scores = node_attribution(self, self._cached("node_attribute"))
+
+    def feature_interaction(self, l, neuron_th=1e-2, feature_th=1e-2) -> dict:
+        """{input index tuple: number of layer-l nodes those inputs act together through}, on the cached input."""
+        from ..prune import feature_interaction
+
+        return feature_interaction(self, _int(l, "l"), neuron_th, feature_th, x=self._cached("feature_interaction"))
+
     def get_fun(self, l: int, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Edge (l, i, j)'s samples on the cached input, sorted by x: (x (B,), y (B,)) as numpy arrays."""
         l, i, j = self.check_edge(l, i, j)
