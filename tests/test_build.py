@@ -7,9 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
 from kanlab import _build, native
 
 # a fresh process: loads (or builds) the kernels, checks one layer against the torch path, says what it did

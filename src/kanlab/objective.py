@@ -14,7 +14,6 @@ and the gradient against the autograd path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch

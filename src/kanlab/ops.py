@@ -19,11 +19,10 @@ knot table and flag cached per grid: the dispatcher round trip costs more than a
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from . import native, splines
 

@@ -32,7 +32,6 @@ from torch import Tensor
 
 from .. import model as _model
 from .._ints import as_int as _int
-from ..symbolic import fit as _symfit
 from ._versions import Versions, parse_id
 from .utils import SYMBOLIC_LIB, compat_library
 
