@@ -40,3 +40,26 @@ def test_create_dataset_from_data():
         create_dataset_from_data(torch.full((10, 2), float("nan")), torch.zeros(10))
     with pytest.raises(ValueError, match="labels"):
         create_dataset_from_data(torch.zeros(10, 2), torch.zeros(9))
+
+
+def test_augment_input_appends_auxiliary_variables():
+    """Relativistic velocity addition's rapidities: atanh(u), atanh(v) appended to (u, v), in a dataset dict too."""
+    import sympy
+
+    from kanlab.data import augment_input
+
+    u, v = sympy.symbols("u v")
+    x = torch.rand(20, 2, dtype=torch.float64) * 1.6 - 0.8
+    out = augment_input([u, v], [sympy.atanh(u), sympy.atanh(v)], x)
+    assert out.shape == (20, 4) and out.dtype == torch.float64
+    torch.testing.assert_close(out[:, 2:], torch.atanh(x))
+    ds = {"train_input": x, "train_label": x[:, :1], "test_input": x[:5], "test_label": x[:5, :1]}
+    aug = augment_input(["u", "v"], [u * v], ds)
+    torch.testing.assert_close(aug["test_input"][:, 2], x[:5, 0] * x[:5, 1])
+    assert aug["train_label"] is ds["train_label"]
+    with pytest.raises(ValueError, match="not among the original variables"):
+        augment_input([u], [u * v], x[:, :1])
+    with pytest.raises(ValueError, match="not finite"):
+        augment_input([u, v], [sympy.log(u)], x)
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        augment_input([u, v], [u], x[:, :1])

@@ -125,3 +125,35 @@ def create_dataset_from_data(
     tr, te = perm[:n_train], perm[n_train:]
     out = {"train_input": inputs[tr], "train_label": labels[tr], "test_input": inputs[te], "test_label": labels[te]}
     return {key: v.to(device) for key, v in out.items()}
+
+
+def augment_input(orig_vars: Sequence, aux_vars: Sequence, data):
+    """Append auxiliary variables (domain knowledge) to the inputs: each one a sympy expression of the original
+    variables, e.g. the rapidity atanh(v) next to a velocity v.
+
+    data: inputs (N, len(orig_vars)) -> (N, len(orig_vars) + len(aux_vars)); or a dataset dict, whose
+    ``*_input`` entries are augmented and the rest kept. Evaluated with torch (differentiable), in the inputs'
+    dtype and device; an expression that is not finite on some row raises ValueError naming it.
+    """
+    import sympy
+
+    from .symbolic.export import to_torch_module
+
+    if isinstance(data, dict):
+        return {k: augment_input(orig_vars, aux_vars, v) if k.endswith("_input") else v for k, v in data.items()}
+    symbols = [sympy.Symbol(v) if isinstance(v, str) else v for v in orig_vars]
+    if not isinstance(data, Tensor) or data.ndim != 2 or data.shape[1] != len(symbols):
+        raise ValueError(f"augment_input: expected inputs of shape (N, {len(symbols)}) for the variables "
+                         f"{symbols}, got {getattr(data, 'shape', type(data).__name__)}")
+    exprs = [sympy.sympify(e) for e in aux_vars]
+    unknown = set().union(*(e.free_symbols for e in exprs)) - set(symbols) if exprs else set()
+    if unknown:
+        raise ValueError(f"augment_input: auxiliary variables use {sorted(map(str, unknown))}, which are not among "
+                         f"the original variables {symbols}")
+    if not exprs:
+        return data
+    extra = to_torch_module(exprs, symbols)(data)
+    bad = [str(e) for e, col in zip(exprs, extra.T) if not torch.isfinite(col).all()]
+    if bad:
+        raise ValueError(f"augment_input: {bad} are not finite on some rows of the data (outside their domain?)")
+    return torch.cat([data, extra.to(data.dtype)], dim=1)

@@ -111,18 +111,11 @@ def create_dataset_from_data(inputs: Tensor, labels: Tensor, train_ratio: float 
     return _core_from_data(inputs, labels, train_ratio=train_ratio, device=device, seed=seed)
 
 
-def augment_input(orig_vars: list, aux_vars: list, x: Tensor) -> Tensor:
-    """Append auxiliary variables to the inputs: x (B, len(orig_vars)) -> (B, len(orig_vars) + len(aux_vars)),
-    each auxiliary variable a sympy expression of the original ones."""
-    if isinstance(x, dict):  # pykan also takes a dataset dict
-        return {k: (augment_input(orig_vars, aux_vars, v) if k.endswith("input") else v) for k, v in x.items()}
-    cols = [x]
-    for expr in aux_vars:
-        fn = sympy.lambdify(orig_vars, expr, "numpy")
-        vals = fn(*[x[:, i].detach().cpu().numpy() for i in range(len(orig_vars))])
-        cols.append(torch.as_tensor(np.broadcast_to(vals, (x.shape[0],)).copy(), dtype=x.dtype,
-                                    device=x.device).unsqueeze(1))
-    return torch.cat(cols, dim=1)
+def augment_input(orig_vars: list, aux_vars: list, x):
+    """pykan's augment_input: kanlab.data.augment_input (inputs or a dataset dict)."""
+    from ..data import augment_input as _augment
+
+    return _augment(orig_vars, aux_vars, x)
 
 
 def batch_jacobian(func: Callable[[Tensor], Tensor], x: Tensor, create_graph: bool = False,
