@@ -251,9 +251,10 @@ def fit(
     def summary(pred: Tensor, y: Tensor) -> Tensor:
         return _rmse(pred, y) if pred.shape == y.shape else objective_fn(pred, y)
 
-    regrids = update_grid and any(start_grid_update_step <= s_ < stop_grid_update_step for s_ in
-                                  range(0, steps, grid_every))
-    if not regrids:
+    def regrid_at(step: int) -> bool:
+        return update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0
+
+    if not any(map(regrid_at, range(steps))):
         _warn_outside_grid(model, x_tr)
     model.fit_input_ = x_tr
     retries, best = 0, None  # NaN/inf steps retried so far; (train metric, state) of the best step after one
@@ -290,7 +291,7 @@ def fit(
         # interrupted (a KeyboardInterrupt in the middle of a line search leaves a trial point otherwise)
         backup = {k_: v.detach().clone() for k_, v in model.state_dict().items()}
         try:
-            if update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_every == 0:
+            if regrid_at(step):
                 model.update_grid(xb)
                 objective = None
             te_ids = slice(None) if full else \

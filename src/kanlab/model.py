@@ -298,13 +298,13 @@ class KAN(nn.Module):
         """A new model with edge (l, i, j) switched off (this model is unchanged; kanlab.pykan's edits in place)."""
         from .prune import remove_edge
 
-        return remove_edge(self, *self.check_edge(l, i, j))
+        return remove_edge(self, l, i, j)
 
     def remove_node(self, l: int, i: int, mode: str = "all") -> "KAN":
         """A new model with node (l, i)'s edges switched off; see :func:`kanlab.prune.remove_node`."""
         from .prune import remove_node
 
-        return remove_node(self, operator.index(l), operator.index(i), mode)
+        return remove_node(self, l, i, mode)
 
     def swap(self, l: int, i1: int, i2: int) -> "KAN":
         """A new model with hidden nodes i1 and i2 of layer l exchanged (same function); see :mod:`kanlab.surgery`."""

@@ -61,9 +61,8 @@ def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None,
     l = 0..top-1, where n_query = width[top].
     """
     top = model.depth if top is None else top
-    score = torch.eye(model.width[top], dtype=model.dtype, device=model.device)  # (n_query, width[top])
-    if start is not None:
-        score = torch.diag(start)
+    # (n_query, width[top])
+    score = torch.eye(model.width[top], dtype=model.dtype, device=model.device) if start is None else torch.diag(start)
     nodes, edges = [score], []
     for l in range(top - 1, -1, -1):
         e = edge_std(model, l, acts[l])  # (in, out)
@@ -79,7 +78,11 @@ def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None,
 def node_attribution(model: KAN, x: Tensor | None = None) -> list[Tensor]:
     """For every layer l = 1..L, how each input feeds each node of layer l: (width[l], width[0]), row q being node
     q's own attribution score split over the inputs (KAN 2.0's node_attribute)."""
-    acts = model.layer_inputs(_data(model, x))
+    return node_attribution_from_acts(model, model.layer_inputs(_data(model, x)))
+
+
+def node_attribution_from_acts(model: KAN, acts: list[Tensor]) -> list[Tensor]:
+    """:func:`node_attribution` from :meth:`KAN.layer_inputs`, differentiable (the node_backward penalty)."""
     node = [s.mean(dim=0) for s in backward_scores(model, acts)[0]]
     return [backward_scores(model, acts, top=l, start=node[l])[0][0] for l in range(1, model.depth + 1)]
 
@@ -239,8 +242,7 @@ def remove_node(model: KAN, l: int, i: int, mode: str = "all") -> KAN:
 
 
 def _switch_off(model: KAN, edges: list[tuple[int, int, int]]) -> KAN:
-    for l, i, j in edges:
-        model.check_edge(l, i, j)
+    edges = [model.check_edge(*e) for e in edges]
     new = model.copy()
     with torch.no_grad():
         for l, i, j in edges:

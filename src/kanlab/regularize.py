@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .model import KAN
-from .prune import backward_scores, edge_std
+from .prune import backward_scores, edge_std, node_attribution_from_acts
 
 __all__ = ["REG_METRICS", "edge_scales", "penalty_scales", "sparsity_penalty", "coef_penalty", "regularization"]
 
@@ -57,9 +57,7 @@ def penalty_scales(model: KAN, acts: list[Tensor], metric: str = "edge_forward_s
         return [e.t() for e in stds]
     if metric == "edge_backward":
         return [e.mean(dim=0).t() for e in backward_scores(model, acts)[1]]
-    # node_backward: row q of layer l's matrix is node q's score times each input's share of it (KAN 2.0's rule)
-    node = [s.mean(dim=0) for s in backward_scores(model, acts)[0]]
-    return [backward_scores(model, acts, top=l, start=node[l])[0][0] for l in range(1, model.depth + 1)]
+    return node_attribution_from_acts(model, acts)  # node_backward: (width[l], n_in) per layer l >= 1
 
 
 def sparsity_penalty(scale: Tensor, lamb_l1: float, lamb_entropy: float) -> Tensor:

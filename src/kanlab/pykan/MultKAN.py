@@ -319,16 +319,9 @@ class KAN(_model.KAN):
     def prune_edge(self, threshold: float = 3e-2, log_history: bool = True) -> None:
         """Switch off edges scoring below ``threshold``, in place (pykan's semantics)."""
         pruned = _model.KAN.prune_edge(self, threshold, x=self._cached("prune_edge"))
-        self._take_masks(pruned)
+        self._take_state(pruned)
         if log_history:
             self.log_history("prune_edge")
-
-    def _take_masks(self, other: _model.KAN) -> None:
-        with torch.no_grad():
-            for mine, theirs in zip(self.layers, other.layers):
-                mine.mask.copy_(theirs.mask)
-        for mine, theirs in zip(self.symbolic, other.symbolic):
-            mine.load_state_dict(theirs.state_dict())
 
     def prune_node(self, threshold: float = 1e-2, mode: str = "auto", active_neurons_id=None,
                    log_history: bool = True) -> "KAN":
@@ -353,13 +346,13 @@ class KAN(_model.KAN):
 
     def remove_edge(self, l: int, i: int, j: int, log_history: bool = True) -> None:
         """Switch edge (l, i, j) off, numeric and symbolic parts, in place."""
-        self._take_masks(_model.KAN.remove_edge(self, l, i, j))
+        self._take_state(_model.KAN.remove_edge(self, l, i, j))
         if log_history:
             self.log_history("remove_edge")
 
     def remove_node(self, l: int, i: int, mode: str = "all", log_history: bool = True) -> None:
         """Switch off node i of layer l's incoming ('down', 'all') and outgoing ('up', 'all') edges, in place."""
-        self._take_masks(_model.KAN.remove_node(self, l, i, mode))
+        self._take_state(_model.KAN.remove_node(self, l, i, mode))
         if log_history:
             self.log_history("remove_node")
 
