@@ -29,8 +29,10 @@ Fn = Callable[[Tensor], Tensor]
 
 
 def _float64(f: Fn) -> Fn:
-    """f evaluated in float64: a float64 copy of a module, or the callable itself."""
-    if isinstance(f, nn.Module) and any(p.is_floating_point() for p in f.parameters()):
+    """f evaluated in float64: a float64 copy of a module in another precision (the original is not touched), or
+    the callable itself (a float64 module included: nothing here writes to it)."""
+    if isinstance(f, nn.Module) and any(t.is_floating_point() and t.dtype != torch.float64
+                                        for t in (*f.parameters(), *f.buffers())):
         return copy.deepcopy(f).to(torch.float64)
     return f
 
@@ -85,7 +87,8 @@ def separability_scores(f: Fn, x: Tensor, mode: str = "add", bias: float = 0.0) 
     (n, n). Zero off-diagonal entries mean i and j separate."""
     if mode not in ("add", "mul"):
         raise ValueError(f"mode must be 'add' or 'mul', got {mode!r}")
-    g = f if mode == "add" else (lambda z: torch.log(torch.abs(_scalar(_float64(f), z) + bias)))
+    f64 = _float64(f)  # once: hessian evaluates g chunk by chunk
+    g = f64 if mode == "add" else (lambda z: torch.log(torch.abs(_scalar(f64, z) + bias)))
     x64 = _check(x)
     h = hessian(g, x64)
     std = x64.std(dim=0)
@@ -188,4 +191,5 @@ def test_symmetry(f: Fn, x: Tensor, group: Sequence[int], threshold: float = 1e-
 def test_general_separability(f: Fn, x: Tensor, groups: Sequence[Sequence[int]], threshold: float = 1e-2) -> bool:
     """Whether f = g(h_1(G_1), ..., h_k(G_k)) for the given groups: f is symmetric in every group."""
     parts = _check_groups(groups, _check(x).shape[1])
-    return all(test_symmetry(f, x, g, threshold) for g in parts)
+    f64 = _float64(f)  # one float64 copy for every group's test
+    return all(test_symmetry(f64, x, g, threshold) for g in parts)
