@@ -522,3 +522,18 @@ model.fix_symbolic(1,0,0,'sin')
         model.fit(dataset, opt="LBFGS", steps=2)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert "log" in str(ns["ex_round"](model.symbolic_formula()[0][0], 3))
+
+
+def test_batch_jacobian_and_hessian(ns):
+    """kan.utils' derivative helpers: exact on a polynomial, per sample, with pykan's shapes."""
+    x = torch.rand(6, 2, dtype=torch.float64)
+    f = lambda z: z[:, [0]] ** 2 * z[:, [1]]  # noqa: E731
+    g = ns["batch_jacobian"](f, x)
+    torch.testing.assert_close(g, torch.stack([2 * x[:, 0] * x[:, 1], x[:, 0] ** 2], 1))
+    two = lambda z: torch.cat([f(z), z[:, [1]] ** 3], 1)  # noqa: E731
+    jac = ns["batch_jacobian"](two, x, mode="vector")
+    assert jac.shape == (6, 2, 2)
+    torch.testing.assert_close(jac[:, 1], torch.stack([0 * x[:, 0], 3 * x[:, 1] ** 2], 1))
+    h = ns["batch_hessian"](f, x)
+    want = torch.stack([torch.stack([2 * x[:, 1], 2 * x[:, 0]], 1), torch.stack([2 * x[:, 0], 0 * x[:, 0]], 1)], 1)
+    torch.testing.assert_close(h, want)

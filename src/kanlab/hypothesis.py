@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-__all__ = ["jacobian", "hessian", "separability_scores", "detect_separability", "test_separability",
+__all__ = ["jacobian", "hessian", "rows_jacobian", "separability_scores", "detect_separability", "test_separability",
            "symmetry_scores", "test_symmetry", "test_general_separability", "Separability"]
 
 Fn = Callable[[Tensor], Tensor]
@@ -53,33 +53,41 @@ def _scalar(f: Fn, x: Tensor) -> Tensor:
     return y.reshape(y.shape[0], -1)[:, 0]
 
 
-def jacobian(f: Fn, x: Tensor, batch: int = 512) -> Tensor:
-    """Gradient of f's first output at every row of x, in float64: (N, n)."""
-    x, f = _check(x), _float64(f)
+def rows_jacobian(v: Tensor, x: Tensor, create_graph: bool = False) -> Tensor:
+    """d v[:, k] / d x for a per-sample quantity v (B, K) computed from x (B, n): (B, K, n). Rows are independent
+    samples, so each k is one gradient of v[:, k] summed over the batch; zeros where v does not depend on x."""
+    rows = []
+    for k in range(v.shape[1]):
+        (d,) = torch.autograd.grad(v[:, k].sum(), x, retain_graph=True, create_graph=create_graph, allow_unused=True)
+        rows.append(torch.zeros_like(x) if d is None else d)
+    return torch.stack(rows, dim=1)
+
+
+def _by_chunks(fn: Callable[[Tensor], Tensor], x: Tensor, batch: int) -> Tensor:
+    """fn(chunk) on float64 chunks of x that require grad, under autograd, detached and concatenated."""
     out = []
     for chunk in x.split(batch):
         xc = chunk.clone().requires_grad_(True)
         with torch.enable_grad():
-            (g,) = torch.autograd.grad(_scalar(f, xc).sum(), xc)
-        out.append(g)
+            out.append(fn(xc).detach())
     return torch.cat(out)
+
+
+def _input_grad(f: Fn, x: Tensor, create_graph: bool = False) -> Tensor:
+    (g,) = torch.autograd.grad(_scalar(f, x).sum(), x, create_graph=create_graph)
+    return g
+
+
+def jacobian(f: Fn, x: Tensor, batch: int = 512) -> Tensor:
+    """Gradient of f's first output at every row of x, in float64: (N, n)."""
+    f = _float64(f)
+    return _by_chunks(lambda xc: _input_grad(f, xc), _check(x), batch)
 
 
 def hessian(f: Fn, x: Tensor, batch: int = 512) -> Tensor:
-    """Hessian of f's first output at every row of x, in float64: (N, n, n). Rows are independent samples, so
-    each row of the Hessian is the gradient of one gradient component summed over the batch."""
-    x, f = _check(x), _float64(f)
-    out = []
-    for chunk in x.split(batch):
-        xc = chunk.clone().requires_grad_(True)
-        with torch.enable_grad():
-            (g,) = torch.autograd.grad(_scalar(f, xc).sum(), xc, create_graph=True)
-            rows = []
-            for i in range(x.shape[1]):
-                (h,) = torch.autograd.grad(g[:, i].sum(), xc, retain_graph=True, allow_unused=True)
-                rows.append(torch.zeros_like(xc) if h is None else h)
-        out.append(torch.stack(rows, dim=1).detach())
-    return torch.cat(out)
+    """Hessian of f's first output at every row of x, in float64: (N, n, n)."""
+    f = _float64(f)
+    return _by_chunks(lambda xc: rows_jacobian(_input_grad(f, xc, create_graph=True), xc), _check(x), batch)
 
 
 def separability_scores(f: Fn, x: Tensor, mode: str = "add", bias: float = 0.0) -> Tensor:
@@ -166,19 +174,12 @@ def symmetry_scores(f: Fn, x: Tensor, group: Sequence[int], batch: int = 512) ->
     if len(a) < 2 or not b:
         return x64.new_zeros(len(a), len(b))
     f64 = _float64(f)
-    out = []
-    for chunk in x64.split(batch):
-        xc = chunk.clone().requires_grad_(True)
-        with torch.enable_grad():
-            (g,) = torch.autograd.grad(_scalar(f64, xc).sum(), xc, create_graph=True)
-            ga = g[:, a]
-            direction = ga / (ga.norm(dim=1, keepdim=True) + 1e-12)
-            rows = []
-            for k in range(len(a)):
-                (d,) = torch.autograd.grad(direction[:, k].sum(), xc, retain_graph=True, allow_unused=True)
-                rows.append(torch.zeros_like(xc) if d is None else d)
-        out.append(torch.stack(rows, dim=1)[:, :, b].detach())
-    dep = torch.cat(out)
+
+    def direction_moves(xc: Tensor) -> Tensor:
+        ga = _input_grad(f64, xc, create_graph=True)[:, a]
+        return rows_jacobian(ga / (ga.norm(dim=1, keepdim=True) + 1e-12), xc)[:, :, b]
+
+    dep = _by_chunks(direction_moves, x64, batch)
     std = x64.std(dim=0)
     return (dep.abs() * std[None, a, None] * std[None, None, b]).median(dim=0).values
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..data import create_dataset_from_data as _core_from_data
+from ..hypothesis import rows_jacobian
 from ..symbolic.formula import ex_round
 from ..symbolic.library import DEFAULT_LIBRARY, SymbolicFunction, SymbolicLibrary
 
@@ -128,9 +129,7 @@ def batch_jacobian(func: Callable[[Tensor], Tensor], x: Tensor, create_graph: bo
         if mode == "scalar" or (y.ndim == 2 and y.shape[1] == 1 and mode != "vector"):
             (g,) = torch.autograd.grad(y.sum(), x, create_graph=create_graph)
             return g
-        rows = [torch.autograd.grad(y[:, j].sum(), x, create_graph=create_graph, retain_graph=True)[0]
-                for j in range(y.shape[1])]
-    return torch.stack(rows, dim=1)
+        return rows_jacobian(y, x, create_graph)
 
 
 def batch_hessian(model: Callable[[Tensor], Tensor], x: Tensor, create_graph: bool = False) -> Tensor:
@@ -138,9 +137,7 @@ def batch_hessian(model: Callable[[Tensor], Tensor], x: Tensor, create_graph: bo
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         (g,) = torch.autograd.grad(model(x).sum(), x, create_graph=True)
-        rows = [torch.autograd.grad(g[:, i].sum(), x, create_graph=create_graph, retain_graph=True)[0]
-                for i in range(x.shape[1])]
-    return torch.stack(rows, dim=1)
+        return rows_jacobian(g, x, create_graph)
 
 
 def get_derivative(model: Callable[[Tensor], Tensor], inputs: Tensor, labels: Tensor, derivative: str = "hessian",
