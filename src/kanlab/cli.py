@@ -73,15 +73,16 @@ def _is_float(s: str) -> bool:
         return False
 
 
-def _check_out(path: str, what: str) -> None:
-    """Fail before any work if ``path`` cannot be written: its folder must exist and be writable."""
+def _check_out(path: str, what: str, folder_ok: bool = False) -> None:
+    """Fail before any work if ``path`` cannot be written: its folder must exist and be writable; ``path`` itself
+    may be an existing folder only when ``folder_ok`` (a model saved in the folder layout)."""
     target = Path(path).expanduser()
     folder = target.parent
     if not folder.is_dir():
         raise UserError(f"cannot write {what} to {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UserError(f"cannot write {what} to {path}: the folder {folder} is not writable")
-    if target.is_dir() and what != "the model":  # a model may be saved as a folder; a CSV or picture may not
+    if target.is_dir() and not folder_ok:
         raise UserError(f"cannot write {what} to {path}: it is a folder")
 
 
@@ -118,7 +119,7 @@ def _cmd_fit(args) -> int:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
     if not (math.isfinite(args.lamb) and args.lamb >= 0):
         raise UserError(f"--lamb must be a finite number >= 0, got {args.lamb}")
-    _check_out(args.out, "the model")  # before training: a finished fit must not be lost to a bad path
+    _check_out(args.out, "the model", folder_ok=True)  # before training: a finished fit must not be lost to a bad path
     header, table = read_csv(args.data)
     if args.target not in header:
         raise UserError(f"{args.data}: target column {args.target!r} not found; columns are {header}")
