@@ -86,14 +86,11 @@ class KAN(_model.KAN):
             raise NotImplementedError(
                 "multiplication nodes (width entries like [5, 2], pykan's MultKAN) are not in kanlab yet; they come "
                 "with KAN 2.0. Use plain integer widths")
-        width = [_int(w, "width entry") for w in width]
-        grid = [_int(g, "grid") for g in grid] if isinstance(grid, (list, tuple)) else _int(grid, "grid")
-        k = [_int(v, "k") for v in k] if isinstance(k, (list, tuple)) else _int(k, "k")
         super().__init__(width, grid=grid, k=k, noise_scale=noise_scale, scale_base_mu=scale_base_mu,
                          scale_base_sigma=scale_base_sigma, base_fun=base_fun, grid_eps=grid_eps,
                          grid_range=tuple(grid_range), grid_extend="average", sp_trainable=sp_trainable,
                          sb_trainable=sb_trainable,
-                         sparse_init=sparse_init, seed=_int(seed, "seed"), device=device,
+                         sparse_init=sparse_init, seed=seed, device=device,
                          dtype=torch.get_default_dtype())
         self._adapter_init(save_act)
         self.auto_save, self.ckpt_path = bool(auto_save), ckpt_path
