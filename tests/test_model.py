@@ -30,7 +30,12 @@ def test_per_layer_grid_and_k():
     (dict(width=[2, 1], grid=0), ValueError, "grid"),
     (dict(width=[2, 1], k=0), ValueError, "k must"),
     (dict(width=[2, 1], base_fun="gelu"), ValueError, "base_fun"),
-    (dict(width=[2, [3, 2], 1]), NotImplementedError, "multiplication"),
+    (dict(width=[[2, 1], 1]), ValueError, "input layer cannot have multiplication"),
+    (dict(width=[2, [3, 2, 1], 1]), ValueError, "pair"),
+    (dict(width=[2, [0, 0], 1]), ValueError, "no nodes"),
+    (dict(width=[2, [1, 1], 1], mult_arity=1), ValueError, "mult_arity"),
+    (dict(width=[2, [1, 2], 1], mult_arity=[[], [2], []]), ValueError, "lists 1 arities"),
+    (dict(width=[2, [1, 2], 1], mult_arity=[2, 2]), ValueError, "one entry per width entry"),
     (dict(width=[2, 1], not_a_kwarg=1), TypeError, "not_a_kwarg"),
 ])
 def test_bad_constructor_arguments(kwargs, err, match):

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from .nodes import parse_width
+
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
           "bfloat16": torch.bfloat16}
 MAX_ELEMENTS = 1 << 31  # total numbers in one model; far above any KAN that trains
@@ -51,10 +53,10 @@ def _list(v: Any, field: str, n: int | None = None) -> list:
     return v
 
 
-def expected_shapes(width: list[int], grid: list[int], k: list[int]) -> dict[str, tuple[int, ...]]:
-    """The state-dict shapes of a KAN with this architecture (no allocation)."""
+def expected_shapes(n_in: list[int], n_out: list[int], grid: list[int], k: list[int]) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes of a KAN whose layer l maps n_in[l] nodes to n_out[l] subnodes (no allocation)."""
     shapes: dict[str, tuple[int, ...]] = {}
-    for l, (a, b, g, kk) in enumerate(zip(width[:-1], width[1:], grid, k)):
+    for l, (a, b, g, kk) in enumerate(zip(n_in, n_out, grid, k)):
         shapes[f"layers.{l}.coef"] = (a, b, g + kk)
         for name in ("scale_base", "scale_sp", "mask"):
             shapes[f"layers.{l}.{name}"] = (a, b)
@@ -79,7 +81,19 @@ def check(cfg: dict, tensors: dict[str, torch.Tensor], config_fields: tuple[str,
     width = _list(arch.get("width"), "architecture.width")
     if len(width) < 2:
         raise ConfigError(f"architecture.width needs at least 2 entries, got {width!r}")
-    width = [_int(w, "architecture.width entry", 1, MAX_ELEMENTS) for w in width]
+    for w in width:
+        for v in (w if isinstance(w, list) else [w]):
+            _int(v, "architecture.width entry", 0, MAX_ELEMENTS)
+    mult_arity = arch.get("mult_arity", [])
+    if mult_arity:
+        for row in _list(mult_arity, "architecture.mult_arity", len(width)):
+            for a in _list(row, "architecture.mult_arity entry"):
+                _int(a, "architecture.mult_arity arity", 2, MAX_ELEMENTS)
+    try:
+        nodes = parse_width(width, mult_arity or 2)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"architecture.width / mult_arity: {err}"[:300]) from None
+    n_in, n_out = [n.n_nodes for n in nodes[:-1]], [n.n_sub for n in nodes[1:]]
     depth = len(width) - 1
     grid = [_int(g, "architecture.grid entry", 1, MAX_ELEMENTS)
             for g in _list(arch.get("grid"), "architecture.grid", depth)]
@@ -101,7 +115,7 @@ def check(cfg: dict, tensors: dict[str, torch.Tensor], config_fields: tuple[str,
     if "seed" in arch:
         _int(arch["seed"], "architecture.seed", 0, (1 << 64) - 1)
 
-    shapes = expected_shapes(width, grid, k)
+    shapes = expected_shapes(n_in, n_out, grid, k)
     if sum(math.prod(s) for s in shapes.values()) > MAX_ELEMENTS:
         raise ConfigError(f"architecture declares more than {MAX_ELEMENTS} numbers")
     if set(tensors) != set(shapes):
@@ -133,13 +147,13 @@ def check(cfg: dict, tensors: dict[str, torch.Tensor], config_fields: tuple[str,
     for l, sc in enumerate(_list(cfg.get("symbolic"), "symbolic", depth)):
         if not isinstance(sc, dict):
             raise ConfigError(f"symbolic[{l}] must be a JSON object")
-        rows = _list(sc.get("names"), f"symbolic[{l}].names", width[l])
+        rows = _list(sc.get("names"), f"symbolic[{l}].names", n_in[l])
         for row in rows:
-            if not isinstance(row, list) or len(row) != width[l + 1] or not all(isinstance(n, str) for n in row):
-                raise ConfigError(f"symbolic[{l}].names must be {width[l]} lists of {width[l + 1]} names")
+            if not isinstance(row, list) or len(row) != n_out[l] or not all(isinstance(n, str) for n in row):
+                raise ConfigError(f"symbolic[{l}].names must be {n_in[l]} lists of {n_out[l]} names")
     if not isinstance(cfg.get("extra", {}), dict):
         raise ConfigError(f"extra must be a JSON object, got {type(cfg.get('extra')).__name__}")
-    return {**arch, "width": width, "grid": grid, "k": k, "dtype": DTYPES[cfg["dtype"]]}
+    return {**arch, "width": width, "mult_arity": [list(n.arity) for n in nodes], "grid": grid, "k": k, "dtype": DTYPES[cfg["dtype"]]}
 
 
 def config_fields(config_cls) -> tuple[str, ...]:

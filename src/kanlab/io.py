@@ -42,7 +42,8 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 def _config(model: KAN, extra: dict[str, Any] | None) -> dict[str, Any]:
     cfg = model.config_dict()
-    cfg["width"], cfg["grid"], cfg["k"] = model.width, model.grid, model.k
+    cfg["width"], cfg["grid"], cfg["k"] = model.width_spec, model.grid, model.k
+    cfg["mult_arity"] = model.mult_arity
     return {
         "format": "kanlab",
         "format_version": FORMAT_VERSION,

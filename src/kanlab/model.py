@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ._ints import as_int
 from .layer import KANLayer, _check_base_fun
+from .nodes import Nodes, parse_width
 from .symbolic.layer import SymbolicLayer
 
 __all__ = ["KAN", "KANConfig"]
@@ -26,7 +27,7 @@ __all__ = ["KAN", "KANConfig"]
 class KANConfig:
     """Everything needed to rebuild a KAN's architecture (the learned tensors live in the state dict)."""
 
-    width: list[int]
+    width: list  # per node layer: n (sum nodes) or [n_sum, n_mult] (KAN 2.0 multiplication nodes)
     grid: list[int]  # per layer: number of grid intervals G (pykan default 3)
     k: list[int]  # per layer: spline order (cubic)
     noise_scale: float = 0.3  # spline init noise; pykan's default, small enough to start near the SiLU base
@@ -40,26 +41,8 @@ class KANConfig:
     sb_trainable: bool = True
     sparse_init: bool = False
     seed: int = 1  # seeds a private generator, never the global RNGs
+    mult_arity: list[list[int]] = field(default_factory=list)  # per node layer, the arity of each mult node
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _check_width(width: Sequence) -> list[int]:
-    if isinstance(width, (str, bytes)) or not isinstance(width, Sequence):
-        raise TypeError(f"width must be a list of layer sizes like [2, 5, 1], got {width!r}")
-    if len(width) < 2:
-        raise ValueError(f"width needs at least an input and an output size, got {list(width)}")
-    out = []
-    for n in width:
-        if isinstance(n, (list, tuple)):
-            raise NotImplementedError(
-                "multiplication nodes (KAN 2.0 width entries like [5, 2]) are not implemented yet; "
-                "use plain integers"
-            )
-        try:
-            out.append(as_int(n, "width entry", minimum=1))
-        except ValueError:
-            raise ValueError(f"every width entry must be a positive integer, got {list(width)}") from None
-    return out
 
 
 def _per_layer(name: str, value, depth: int) -> list[int]:
@@ -75,6 +58,10 @@ def _per_layer(name: str, value, depth: int) -> list[int]:
 class KAN(nn.Module):
     """Kolmogorov-Arnold Network.
 
+    ``width`` lists the nodes per layer. An entry ``[n_sum, n_mult]`` (KAN 2.0) makes n_sum sum nodes and n_mult
+    multiplication nodes, each multiplying ``mult_arity`` subnodes (an int, or per width entry an int or one arity per
+    multiplication node); see :mod:`kanlab.nodes`.
+
     >>> model = KAN(width=[2, 5, 1], grid=5, k=3, seed=0)
     >>> model(torch.rand(10, 2)).shape
     torch.Size([10, 1])
@@ -82,7 +69,7 @@ class KAN(nn.Module):
 
     def __init__(
         self,
-        width: Sequence[int],
+        width: Sequence,
         grid: int | Sequence[int] = 3,
         k: int | Sequence[int] = 3,
         noise_scale: float = 0.3,
@@ -96,23 +83,25 @@ class KAN(nn.Module):
         sb_trainable: bool = True,
         sparse_init: bool = False,
         seed: int = 1,
+        mult_arity: int | Sequence = 2,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         **unsupported: Any,
     ) -> None:
         super().__init__()
         ignored = {"auto_save", "ckpt_path", "save_act", "symbolic_enabled", "affine_trainable", "first_init",
-                   "state_id", "round", "mult_arity"}
+                   "state_id", "round"}
         unknown = set(unsupported) - ignored
         if unknown:
             raise TypeError(f"KAN got unexpected keyword argument(s) {sorted(unknown)}")
-        w = _check_width(width)  # a copy: the caller's list is never touched
+        nodes = parse_width(width, mult_arity)  # a copy: the caller's list is never touched
+        w, sub = [n.n_nodes for n in nodes], [n.n_sub for n in nodes]
         depth = len(w) - 1
         if device is not None and torch.device(device).type == "meta":
             raise ValueError("device='meta' is not supported: a KAN fits its initial splines by least squares, "
                              "which needs real numbers; build it on 'cpu' (or another device) instead")
         self.config = KANConfig(
-            width=w, grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,
+            width=[n.spec() for n in nodes], mult_arity=[list(n.arity) for n in nodes], grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,
             scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma, base_fun=_check_base_fun(base_fun),
             grid_eps=grid_eps, grid_extend=grid_extend, grid_range=(float(grid_range[0]), float(grid_range[1])),
             sp_trainable=sp_trainable, sb_trainable=sb_trainable, sparse_init=sparse_init,
@@ -121,21 +110,41 @@ class KAN(nn.Module):
         gen = torch.Generator().manual_seed(self.config.seed)
         c = self.config
         self.layers = nn.ModuleList(
-            KANLayer(w[l], w[l + 1], grid=c.grid[l], k=c.k[l], noise_scale=noise_scale,
+            KANLayer(w[l], sub[l + 1], grid=c.grid[l], k=c.k[l], noise_scale=noise_scale,
                      scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma, base_fun=base_fun,
                      grid_eps=grid_eps, grid_extend=grid_extend, grid_range=c.grid_range, sp_trainable=sp_trainable,
                      sb_trainable=sb_trainable, sparse_init=sparse_init, generator=gen, device=device, dtype=dtype)
             for l in range(depth)
         )
-        self.symbolic = nn.ModuleList(SymbolicLayer(w[l], w[l + 1], device=device, dtype=dtype) for l in range(depth))
+        self.symbolic = nn.ModuleList(SymbolicLayer(w[l], sub[l + 1], device=device, dtype=dtype) for l in range(depth))
+        self.nodes: list[Nodes] = nodes
         self.fit_input_: Tensor | None = None  # training inputs of the last fit: the default data for prune
         self.extra_: dict[str, Any] = {}  # user metadata saved with the model (e.g. the CLI's column names)
 
     # ------------------------------------------------------------------ structure
     @property
     def width(self) -> list[int]:
-        """Current layer sizes (a fresh list)."""
-        return [self.layers[0].in_dim] + [layer.out_dim for layer in self.layers]
+        """Nodes per layer, sum and multiplication nodes together (a fresh list of ints)."""
+        return [n.n_nodes for n in self.nodes]
+
+    @property
+    def width_spec(self) -> list:
+        """The width as written: ``n`` for a layer of sum nodes, ``[n_sum, n_mult]`` with multiplication nodes."""
+        return [n.spec() for n in self.nodes]
+
+    @property
+    def width_out(self) -> list[int]:
+        """Subnodes per layer: the outputs of the edges that end there (n_sum + the arities of the mult nodes)."""
+        return [n.n_sub for n in self.nodes]
+
+    @property
+    def mult_arity(self) -> list[list[int]]:
+        """Per layer, the arity of each multiplication node (empty lists without any)."""
+        return [list(n.arity) for n in self.nodes]
+
+    @property
+    def has_mult(self) -> bool:
+        return not all(n.plain for n in self.nodes)
 
     @property
     def depth(self) -> int:
@@ -161,13 +170,20 @@ class KAN(nn.Module):
         """A deep copy (in memory; no files)."""
         return copy.deepcopy(self)
 
-    def _with_layers(self, layers: list[KANLayer], symbolic: list[SymbolicLayer] | None = None) -> "KAN":
+    def _with_layers(self, layers: list[KANLayer], symbolic: list[SymbolicLayer] | None = None,
+                     nodes: list[Nodes] | None = None) -> "KAN":
         new = KAN.__new__(KAN)  # a plain KAN whatever self is: subclasses adopt it (see kanlab.pykan)
         nn.Module.__init__(new)
         new.config = copy.deepcopy(self.config)
         new.layers = nn.ModuleList(layers)
         new.symbolic = nn.ModuleList(symbolic if symbolic is not None else copy.deepcopy(list(self.symbolic)))
-        new.config.width = new.width
+        new.nodes = list(self.nodes if nodes is None else nodes)
+        dims = [layers[0].in_dim] + [layer.out_dim for layer in layers]
+        if dims != [new.nodes[0].n_nodes] + [n.n_sub for n in new.nodes[1:]] or \
+                [layer.in_dim for layer in layers[1:]] != new.width[1:-1]:
+            raise ValueError(f"layers of sizes {dims} do not fit the nodes {new.width_spec}")
+        new.config.width = new.width_spec
+        new.config.mult_arity = new.mult_arity
         new.config.grid = new.grid
         new.fit_input_ = self.fit_input_
         new.extra_ = dict(self.extra_)
@@ -189,10 +205,14 @@ class KAN(nn.Module):
         if x.device != self.device:
             raise ValueError(f"{name} is on {x.device} but the model is on {self.device}")
 
-    def _layer_forward(self, l: int, x: Tensor, singularity_avoiding: bool, y_th: float) -> Tensor:
+    def layer_output(self, l: int, x: Tensor, singularity_avoiding: bool = False, y_th: float = 1000.0) -> Tensor:
+        """Layer l's subnode values, before the multiplication nodes: (B, width[l]) -> (B, width_out[l+1])."""
         y = self.layers[l](x)
         s = self.symbolic[l](x, singularity_avoiding, y_th)
         return y if s is None else y + s
+
+    def _layer_forward(self, l: int, x: Tensor, singularity_avoiding: bool, y_th: float) -> Tensor:
+        return self.nodes[l + 1].combine(self.layer_output(l, x, singularity_avoiding, y_th))
 
     def as_input(self, x: Tensor, name: str = "x") -> Tensor:
         """A floating-point tensor moved to the model's dtype and device, after the shape check (not for forward,
@@ -224,8 +244,8 @@ class KAN(nn.Module):
     def activations(self, x: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
         """Every edge's output on data x (default: the last fit's inputs), for plots and inspection.
 
-        Per layer l: (inputs (B, width[l]), edge outputs (B, width[l], width[l+1])), numeric plus symbolic parts;
-        a switched-off edge gives 0. Not differentiable (forward never forms this tensor).
+        Per layer l: (inputs (B, width[l]), edge outputs (B, width[l], width_out[l+1])), numeric plus symbolic
+        parts; a switched-off edge gives 0. (An edge ends on a subnode: see :mod:`kanlab.nodes`.) Not differentiable (forward never forms this tensor).
         """
         x = self.data_or_fit_input(x, "compute activations on")
         out = []
@@ -388,8 +408,10 @@ class KAN(nn.Module):
         if not 0 <= l < self.depth:
             raise IndexError(f"layer {l} does not exist (depth {self.depth})")
         w = self.width
-        if not (0 <= i < w[l] and 0 <= j < w[l + 1]):
-            raise IndexError(f"edge ({l}, {i}, {j}) does not exist: layer {l} maps {w[l]} -> {w[l + 1]} nodes")
+        n_out = self.layers[l].out_dim
+        if not (0 <= i < w[l] and 0 <= j < n_out):
+            what = "subnodes" if not self.nodes[l + 1].plain else "nodes"
+            raise IndexError(f"edge ({l}, {i}, {j}) does not exist: layer {l} maps {w[l]} nodes -> {n_out} {what}")
         return l, i, j
 
     def fix_symbolic(self, l: int, i: int, j: int, fun_name: str, fit_params: bool = True, x: Tensor | None = None,

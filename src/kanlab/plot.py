@@ -130,8 +130,9 @@ def plot(model: KAN, beta: float = 3.0, metric: str = "backward", in_vars: Seque
         return _heatmap(scores, title, path)
 
     depth = model.depth
-    max_w = max(width)
-    fig_w = max(4.0, scale * 2.2 * max(max_w, max(width[l] * width[l + 1] for l in range(depth)) ** 0.75))
+    sub_w = model.width_out  # where edges end: subnodes (the nodes themselves without multiplication nodes)
+    max_w = max(max(width), max(sub_w))
+    fig_w = max(4.0, scale * 2.2 * max(max_w, max(width[l] * sub_w[l + 1] for l in range(depth)) ** 0.75))
     fig_h = scale * 6 * depth + 1.5
     if ax is None:
         fig = _figure(figsize=(fig_w, fig_h))
@@ -148,11 +149,32 @@ def plot(model: KAN, beta: float = 3.0, metric: str = "backward", in_vars: Seque
     def node_x(l: int, i: int) -> float:
         return (i + 0.5) / width[l]
 
+    sub_dy = 0.12  # subnodes of a layer with multiplication nodes sit this far below their nodes
+
+    def sub_xy(l: int, j: int) -> tuple[float, float]:
+        """Where an edge of layer l - 1 ends: subnode j of node layer l."""
+        spec = model.nodes[l]
+        if spec.plain:
+            return node_x(l, j), float(l)
+        node = spec.sub_to_node()[j]
+        subs = spec.subnodes(node)
+        step = 0.6 / (width[l] * max(len(subs), 2))  # a node's subnodes fan out under it, within its own slot
+        return node_x(l, node) + (subs.index(j) - (len(subs) - 1) / 2) * step, l - sub_dy
+
     for l in range(depth + 1):
+        spec = model.nodes[l]
         for i in range(width[l]):
-            ax.scatter([node_x(l, i)], [l], s=120 * scale * 2, color="black", zorder=3)
+            is_mult = i >= spec.n_sum
+            ax.scatter([node_x(l, i)], [l], s=120 * scale * 2, color="black", zorder=3,
+                       marker="s" if is_mult else "o")
             if 0 < l:
-                ax.text(node_x(l, i), l, "+", color="white", ha="center", va="center", fontsize=7, zorder=4)
+                ax.text(node_x(l, i), l, "\u00d7" if is_mult else "+", color="white", ha="center", va="center",
+                        fontsize=7, zorder=4)
+            if not spec.plain:
+                for j in spec.subnodes(i):
+                    sx, sy = sub_xy(l, j)
+                    ax.scatter([sx], [sy], s=12 * scale * 2, color="black", zorder=3)
+                    ax.plot([sx, node_x(l, i)], [sy, l], color="black", lw=0.8)
     names_in = [_label(v) for v in in_vars] if in_vars is not None else [f"$x_{{{i + 1}}}$" for i in range(width[0])]
     for i, name in enumerate(names_in):
         ax.text(node_x(0, i), -0.18, name, ha="center", va="top", fontsize=10)
@@ -168,7 +190,7 @@ def plot(model: KAN, beta: float = 3.0, metric: str = "backward", in_vars: Seque
         samples = acts[l] if (sample and acts is not None) else None
         with torch.no_grad():
             sample_y = model.layers[l].edge_activations(samples) if samples is not None else None
-        n_in, n_out = width[l], width[l + 1]
+        n_in, n_out = width[l], sub_w[l + 1]
         n_box = n_in * n_out
         box = min(0.8 / n_box, 0.12)  # box width (x units); its height is the same length on screen
         half_h = min(box * y_per_x, 0.36) / 2
@@ -182,7 +204,8 @@ def plot(model: KAN, beta: float = 3.0, metric: str = "backward", in_vars: Seque
                 alpha = float(math.tanh(beta * float(scores[l][i, j])))
                 color = COLORS[mode]
                 ax.plot([node_x(l, i), cx], [l, cy - half_h], color=color, alpha=alpha, lw=1)
-                ax.plot([cx, node_x(l + 1, j)], [cy + half_h, l + 1], color=color, alpha=alpha, lw=1)
+                ex, ey = sub_xy(l + 1, j)
+                ax.plot([cx, ex], [cy + half_h, ey], color=color, alpha=alpha, lw=1)
                 inset = ax.inset_axes([cx - box / 2, cy - half_h, box, 2 * half_h], transform=ax.transData)
                 inset.plot(xs[:, i].cpu().numpy(), ys[:, i, j].cpu().numpy(), color=color, alpha=alpha, lw=1.5)
                 if sample_y is not None:

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Attribution:
-    """node_scores[l]: (width[l],) for l = 0..L; edge_scores[l]: (width[l], width[l+1]).
+    """node_scores[l]: (width[l],) for l = 0..L; edge_scores[l]: (width[l], width_out[l+1]) (edges end on
+    subnodes; without multiplication nodes width_out = width).
 
     feature_score is node_scores[0], the inputs' scores."""
 
@@ -57,8 +58,9 @@ def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None,
     """Attribution per query node of layer ``top`` (default: the outputs), differentiable (the penalties use it).
 
     acts: :meth:`KAN.layer_inputs` on the data; start: each query node's own score (width[top],), default 1.
-    Returns node scores (n_query, width[l]) for l = 0..top and edge scores (n_query, width[l], width[l+1]) for
-    l = 0..top-1, where n_query = width[top].
+    Returns node scores (n_query, width[l]) for l = 0..top and edge scores (n_query, width[l], width_out[l+1]) for
+    l = 0..top-1, where n_query = width[top]. A multiplication node passes its whole score to each of its
+    subnodes, and s_o is then the subnode's spread (KAN 2.0's rule).
     """
     top = model.depth if top is None else top
     # (n_query, width[top])
@@ -66,8 +68,10 @@ def backward_scores(model: KAN, acts: list[Tensor], top: int | None = None,
     nodes, edges = [score], []
     for l in range(top - 1, -1, -1):
         e = edge_std(model, l, acts[l])  # (in, out)
-        s = acts[l + 1].std(dim=0)  # (out,)
-        edge = e.unsqueeze(0) * (score / (s + 1e-4)).unsqueeze(1)  # (n_query, in, out)
+        spec = model.nodes[l + 1]
+        sub = acts[l + 1] if spec.plain else model.layer_output(l, acts[l])  # (B, out)
+        s = sub.std(dim=0)  # (out,)
+        edge = e.unsqueeze(0) * (spec.to_subnodes(score) / (s + 1e-4)).unsqueeze(1)  # (n_query, in, out)
         score = edge.sum(dim=2)  # (n_query, in)
         edges.append(edge)
         nodes.append(score)
@@ -119,10 +123,13 @@ def edge_std(model: KAN, l: int, x: Tensor) -> Tensor:
 
 
 def _rebuild(model: KAN, keep: list[Tensor]) -> KAN:
-    """New model keeping nodes keep[l] (index tensors) at every layer boundary l = 0..L."""
-    layers = [layer.subset(keep[l], keep[l + 1]) for l, layer in enumerate(model.layers)]
-    symbolic = [sym.subset(keep[l].tolist(), keep[l + 1].tolist()) for l, sym in enumerate(model.symbolic)]
-    return model._with_layers(layers, symbolic)
+    """New model keeping nodes keep[l] (index tensors, in the new order) at every layer boundary l = 0..L; a
+    multiplication node keeps its subnodes."""
+    specs = [n.subset(k.tolist()) for n, k in zip(model.nodes, keep)]  # (new Nodes, kept subnode ids)
+    layers = [layer.subset(keep[l], torch.as_tensor(specs[l + 1][1], dtype=torch.long))
+              for l, layer in enumerate(model.layers)]
+    symbolic = [sym.subset(keep[l].tolist(), specs[l + 1][1]) for l, sym in enumerate(model.symbolic)]
+    return model._with_layers(layers, symbolic, [spec for spec, _ in specs])
 
 
 def node_scores(model: KAN, x: Tensor | None = None, by: str = "attribution") -> list[Tensor]:
@@ -135,10 +142,11 @@ def node_scores(model: KAN, x: Tensor | None = None, by: str = "attribution") ->
     with torch.no_grad():
         acts = model.layer_inputs(_data(model, x))
         stds = [edge_std(model, l, acts[l]) for l in range(model.depth)]
+    incoming = [model.nodes[l + 1].reduce_to_nodes(s.amax(dim=0)) for l, s in enumerate(stds)]  # per node
     scores = [stds[0].amax(dim=1)]
     for l in range(1, model.depth):
-        scores.append(torch.minimum(stds[l - 1].amax(dim=0), stds[l].amax(dim=1)))
-    scores.append(stds[-1].amax(dim=0))
+        scores.append(torch.minimum(incoming[l - 1], stds[l].amax(dim=1)))
+    scores.append(incoming[-1])
     return scores
 
 
@@ -190,30 +198,39 @@ def prune_edge(model: KAN, threshold: float = 3e-2, x: Tensor | None = None) -> 
 
 
 def _keep_a_path_to_every_output(model: KAN, keep: list[Tensor], scores: list[Tensor], threshold: float) -> None:
-    """Turn back on (in ``keep``, in place) the strongest path to every output that ``keep`` would disconnect."""
+    """Turn back on (in ``keep``, in place) the strongest path to every output that ``keep`` would disconnect. A
+    multiplication node carries a signal only when every one of its subnodes does, so each factor gets a path."""
     depth = model.depth
+
+    def active(l: int) -> Tensor:
+        return keep[l] | (model.symbolic[l].mask > 0)  # (in, out)
 
     def reachable() -> list[Tensor]:
         reach = [torch.ones(model.width[0], dtype=torch.bool, device=scores[0].device)]
         for l in range(depth):
-            active = keep[l] | (model.symbolic[l].mask > 0)  # (in, out)
-            reach.append((reach[l][:, None] & active).any(dim=0))
+            sub = (reach[l][:, None] & active(l)).any(dim=0)  # (out,) subnodes fed from the inputs
+            spec = model.nodes[l + 1]
+            reach.append(torch.stack([sub[spec.subnodes(n)].all() for n in range(spec.n_nodes)]))
         return reach
 
     reach = reachable()
     cut = [o for o in range(model.width[-1]) if not bool(reach[-1][o])]
     if not cut:
         return
-    restored = []
+    restored: list[tuple[int, int, int, float]] = []
+
+    def restore(l: int, node: int) -> None:  # node of node layer l >= 1: give each of its subnodes a path
+        for s in model.nodes[l].subnodes(node):
+            if bool((reach[l - 1] & active(l - 1)[:, s]).any()):
+                continue
+            i = int(torch.argmax(scores[l - 1][:, s]))
+            keep[l - 1][i, s] = True
+            restored.append((l - 1, i, s, float(scores[l - 1][i, s])))
+            if not bool(reach[l - 1][i]):
+                restore(l - 1, i)
+
     for o in cut:
-        node = o
-        for l in range(depth - 1, -1, -1):  # walk back along the best-scoring incoming edges
-            i = int(torch.argmax(scores[l][:, node]))
-            keep[l][i, node] = True
-            restored.append((l, i, node, float(scores[l][i, node])))
-            if bool(reach[l][i]):
-                break
-            node = i
+        restore(depth, o)
         reach = reachable()
     warnings.warn(f"prune_edge: the threshold {threshold:g} would cut every path to output(s) {cut}; kept the "
                   "strongest path: " + ", ".join(f"edge {e[:3]} (score {e[3]:.3g})" for e in restored),
@@ -234,10 +251,10 @@ def remove_node(model: KAN, l: int, i: int, mode: str = "all") -> KAN:
     if not 0 <= l <= model.depth or not 0 <= i < model.width[l]:
         raise IndexError(f"node ({l}, {i}) does not exist in a network of width {model.width}")
     edges = []
-    if mode in ("all", "down") and l > 0:
-        edges += [(l - 1, src, i) for src in range(model.width[l - 1])]
+    if mode in ("all", "down") and l > 0:  # into each of the node's subnodes
+        edges += [(l - 1, src, s) for s in model.nodes[l].subnodes(i) for src in range(model.width[l - 1])]
     if mode in ("all", "up") and l < model.depth:
-        edges += [(l, i, dst) for dst in range(model.width[l + 1])]
+        edges += [(l, i, dst) for dst in range(model.layers[l].out_dim)]
     return _switch_off(model, edges)
 
 

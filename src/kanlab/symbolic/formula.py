@@ -44,14 +44,14 @@ def symbolic_formula(model: KAN, var: Sequence | None = None, simplify: bool = F
                          "or fix_symbolic() before asking for a formula")
     inputs = _symbols(var, model.width[0])
     nodes: list[sympy.Expr] = list(inputs)
-    for sym in model.symbolic:
-        out: list[sympy.Expr] = [sympy.Integer(0)] * sym.out_dim
+    for l, sym in enumerate(model.symbolic):
+        out: list[sympy.Expr] = [sympy.Integer(0)] * sym.out_dim  # one per subnode
         affine = sym.affine.detach().double().cpu()
         for i, j in torch.nonzero(sym.mask).tolist():
             a, b, c, d = (sympy.Float(float(v)) for v in affine[i, j])
             f = sym.library[sym.names[i][j]].sympy_fn
             out[j] = out[j] + c * f(a * nodes[i] + b) + d
-        nodes = out
+        nodes = model.nodes[l + 1].combine_values(out)  # multiplication nodes: the product of their subnodes
     # expand the affine compositions (c * (a x + b)^2 + d -> c a^2 x^2 + ...), inside function arguments too, so
     # that every coefficient stands alone and rounding one (ex_round) changes the function by that much only;
     # exp(u + v) and log(u v) stay as they are
