@@ -84,6 +84,10 @@ def check(cfg: dict, tensors: dict[str, torch.Tensor], config_fields: tuple[str,
     for w in width:
         for v in (w if isinstance(w, list) else [w]):
             _int(v, "architecture.width entry", 0, MAX_ELEMENTS)
+    depth = len(width) - 1
+    grid = [_int(g, "architecture.grid entry", 1, MAX_ELEMENTS)
+            for g in _list(arch.get("grid"), "architecture.grid", depth)]
+    k = [_int(v, "architecture.k entry", 1, MAX_K) for v in _list(arch.get("k"), "architecture.k", depth)]
     mult_arity = arch.get("mult_arity", [])
     if mult_arity:
         for row in _list(mult_arity, "architecture.mult_arity", len(width)):
@@ -94,10 +98,6 @@ def check(cfg: dict, tensors: dict[str, torch.Tensor], config_fields: tuple[str,
     except (TypeError, ValueError) as err:
         raise ConfigError(f"architecture.width / mult_arity: {err}"[:300]) from None
     n_in, n_out = [n.n_nodes for n in nodes[:-1]], [n.n_sub for n in nodes[1:]]
-    depth = len(width) - 1
-    grid = [_int(g, "architecture.grid entry", 1, MAX_ELEMENTS)
-            for g in _list(arch.get("grid"), "architecture.grid", depth)]
-    k = [_int(v, "architecture.k entry", 1, MAX_K) for v in _list(arch.get("k"), "architecture.k", depth)]
     for name in _FLOATS:
         if name in arch:
             _float(arch[name], f"architecture.{name}")

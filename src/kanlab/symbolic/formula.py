@@ -55,12 +55,20 @@ def symbolic_formula(model: KAN, var: Sequence | None = None, simplify: bool = F
     # expand the affine compositions (c * (a x + b)^2 + d -> c a^2 x^2 + ...), inside function arguments too, so
     # that every coefficient stands alone and rounding one (ex_round) changes the function by that much only;
     # exp(u + v) and log(u v) stay as they are
-    nodes = [sympy.expand(e, deep=True, power_exp=False, power_base=False, log=False, trig=False) for e in nodes]
+    nodes = [_expand_affine(e) for e in nodes]
     if simplify:
         nodes = [simplify_formula(e, tol) for e in nodes]
     if n_digit is not None:
         nodes = [ex_round(e, n_digit) for e in nodes]
     return nodes, inputs
+
+
+def _expand_affine(expr: sympy.Expr) -> sympy.Expr:
+    """Expand powers of sums and distribute constants, inside function arguments too, but leave products of sums
+    factored: a multiplication node's (a x + b)(c y + d) stays a product (multiplying it out grows exponentially
+    with depth and arity; :func:`simplify_formula` does it on request)."""
+    return sympy.expand(expr, deep=True, mul=False, multinomial=True, power_exp=False, power_base=False, log=False,
+                        trig=False)
 
 
 def ex_round(expr: sympy.Expr, n_digit: int) -> sympy.Expr:
