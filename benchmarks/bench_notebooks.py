@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "notebooks.md"
-FOLDERS = ("tutorials/API_demo", "tutorials/Example")
+FOLDERS = ("tutorials/API_demo", "tutorials/Example")  # the default set; --folders picks others (Interp, Physics)
 
 _FROM_KAN = re.compile(r"^(\s*)from\s+kan(\.[\w.]+)?\s+import\b")
 _IMPORT_KAN = re.compile(r"^(\s*)import\s+kan(\.[\w.]+)?\s*(?:as\s+(\w+))?\s*$")
@@ -69,16 +69,17 @@ def notebook_script(source: str, port: bool) -> str:
     return "\n".join(out) + "\n"
 
 
-def list_notebooks(repo: Path) -> dict[str, str]:
+def list_notebooks(repo: Path, folders: tuple[str, ...] = FOLDERS) -> dict[str, str]:
     """name -> notebook JSON, from a work tree or a bare git directory."""
     found: dict[str, str] = {}
     if (repo / "tutorials").is_dir():
-        for folder in FOLDERS:
+        for folder in folders:
             for p in sorted((repo / folder).glob("*.ipynb")):
                 found[p.stem] = p.read_text()
         return found
-    names = subprocess.run(["git", "--git-dir", str(repo), "ls-tree", "--name-only", "HEAD", *[f + "/" for f in FOLDERS]],
-                           capture_output=True, text=True, check=True).stdout.split()
+    names = subprocess.run(["git", "--git-dir", str(repo), "ls-tree", "-z", "--name-only", "HEAD",
+                            *[f + "/" for f in folders]],
+                           capture_output=True, text=True, check=True).stdout.split("\0")  # names may hold spaces
     for name in sorted(n for n in names if n.endswith(".ipynb")):
         found[Path(name).stem] = subprocess.run(["git", "--git-dir", str(repo), "show", f"HEAD:{name}"],
                                                 capture_output=True, text=True, check=True).stdout
@@ -123,10 +124,13 @@ def main() -> None:
     ap.add_argument("--lib", choices=("pykan", "kanlab", "both"), default="both")
     ap.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. API_1 Example_3")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per notebook per library")
+    ap.add_argument("--folders", nargs="*", help="tutorial folders instead of API_demo and Example, e.g. Interp "
+                    "Physics")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
-    notebooks = list_notebooks(args.repo)
+    folders = tuple(f"tutorials/{f}" for f in args.folders) if args.folders else FOLDERS
+    notebooks = list_notebooks(args.repo, folders)
     names = sorted(notebooks, key=natural_key)
     if args.only:
         names = [n for n in names if any(n == o or n.startswith(o + "_") for o in args.only)]

@@ -182,3 +182,17 @@ def test_recovers_two_arities_in_one_layer():
     f = lambda x: x[:, [0]] * x[:, [1]] + x[:, [2]] * x[:, [3]] * x[:, [4]]  # noqa: E731
     got = _recover(f, 5, [5, [0, 2], 1], [[], [2, 3], []])
     assert sympy.expand(got - (xs[0] * xs[1] + xs[2] * xs[3] * xs[4])) == 0
+
+
+def test_swap_and_auto_swap_keep_products_whole():
+    m = _model([2, [2, 2], 1], [[], [2, 3], []])
+    x = torch.rand(64, 2, dtype=D) * 2 - 1
+    swapped = m.swap(1, 2, 3)  # two multiplication nodes of different arity
+    assert swapped.mult_arity == [[], [3, 2], []]
+    torch.testing.assert_close(swapped(x), m(x))
+    with pytest.raises(ValueError, match="same kind"):
+        m.swap(1, 0, 3)
+    auto = m.auto_swap(x)
+    assert sorted(auto.mult_arity[1]) == [2, 3]
+    torch.testing.assert_close(auto(x), m(x))
+    assert auto.connection_cost(x) <= m.connection_cost(x) + 1e-12

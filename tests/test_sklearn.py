@@ -80,3 +80,16 @@ def test_symbolic_views():
     (expr,) = reg.sympy()
     assert {str(s) for s in expr.free_symbols} == {"u", "v"}
     assert "sin" in reg.latex()[0]
+
+
+def test_multiplication_nodes_through_the_estimator():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (400, 3))
+    y = x[:, 0] * x[:, 1] * x[:, 2] + x[:, 0]
+    reg = KANRegressor(hidden_width=[(1, 1)], mult_arity=3, steps=30, random_state=0).fit(x, y)
+    assert reg.model_.width_spec == [3, [1, 1], 1] and reg.model_.mult_arity == [[], [3], []]
+    assert reg.score(x, y) > 0.99
+    mixed = KANRegressor(hidden_width=[(0, 2)], mult_arity=[[2, 3]], steps=2).fit(x, y)
+    assert mixed.model_.mult_arity == [[], [2, 3], []]
+    with pytest.raises(ValueError, match="n_sum, n_mult"):
+        KANRegressor(hidden_width=[(1, 1, 1)]).fit(x, y)

@@ -25,11 +25,12 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class _KANEstimator(BaseEstimator):
-    def __init__(self, hidden_width: Sequence[int] = (5,), grid: int = 5, k: int = 3, steps: int = 50,
+    def __init__(self, hidden_width: Sequence = (5,), grid: int = 5, k: int = 3, steps: int = 50,
                  opt: str = "LBFGS", lr: float = 1.0, lamb: float = 0.0, lamb_entropy: float = 2.0,
                  update_grid: bool = True, batch: int = -1, dtype: str = "float64", prune: bool = False,
-                 random_state=None):
+                 random_state=None, mult_arity=2):
         self.hidden_width = hidden_width
+        self.mult_arity = mult_arity
         self.grid = grid
         self.k = k
         self.steps = steps
@@ -59,17 +60,32 @@ class _KANEstimator(BaseEstimator):
             return int(rs.randint(0, 2**31 - 1))
         raise ValueError(f"random_state must be None, an int or a numpy RandomState, got {rs!r}")
 
-    def _hidden(self) -> list[int]:
+    def _hidden(self) -> list:
+        """Hidden width entries: n sum nodes, or (n_sum, n_mult) with multiplication nodes."""
         hidden = [self.hidden_width] if isinstance(self.hidden_width, numbers.Integral) else list(self.hidden_width)
-        if any(not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-            raise ValueError(f"hidden_width must be positive integers, got {self.hidden_width!r}")
-        return [int(h) for h in hidden]
+
+        def entry(h):
+            if isinstance(h, (list, tuple)) and len(h) == 2 and all(isinstance(v, numbers.Integral) and v >= 0
+                                                                     for v in h) and sum(h) > 0:
+                return [int(h[0]), int(h[1])]
+            if isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1:
+                return int(h)
+            raise ValueError(f"hidden_width entries must be positive integers or (n_sum, n_mult) pairs, got "
+                             f"{self.hidden_width!r}")
+
+        return [entry(h) for h in hidden]
+
+    def _arity(self):
+        """mult_arity for the whole width: an int as is; a list covers the hidden layers only."""
+        if isinstance(self.mult_arity, (list, tuple)):
+            return [[], *self.mult_arity, []]
+        return self.mult_arity
 
     def _train(self, x: np.ndarray, y: torch.Tensor, n_out: int, loss_fn=None) -> None:
         dtype = self._torch_dtype()
         xt = torch.tensor(x, dtype=dtype)  # a copy: sklearn may hand over read-only arrays
-        self.model_ = KAN(width=[x.shape[1], *self._hidden(), n_out], grid=self.grid, k=self.k, seed=self._seed(),
-                          dtype=dtype)
+        self.model_ = KAN(width=[x.shape[1], *self._hidden(), n_out], mult_arity=self._arity(), grid=self.grid,
+                          k=self.k, seed=self._seed(), dtype=dtype)
         data = {"train_input": xt, "train_label": y, "test_input": xt, "test_label": y}
         self._train_data, self._loss_fn = data, loss_fn  # for the refit after auto_symbolic
         kw = dict(opt=self.opt, steps=self.steps, lr=self.lr, update_grid=self.update_grid, batch=self.batch,
@@ -113,6 +129,9 @@ class _KANEstimator(BaseEstimator):
 
 class KANRegressor(RegressorMixin, _KANEstimator):
     """A KAN regressor: width [n_features, *hidden_width, n_targets], trained with mean squared error.
+
+    A hidden_width entry ``(n_sum, n_mult)`` adds multiplication nodes (KAN 2.0) of arity ``mult_arity`` (an int,
+    or one entry per hidden layer: an int or a list with one arity per multiplication node).
 
     With ``prune=True`` (and a sparsity penalty ``lamb`` > 0) the network is pruned after training and retrained
     for another ``steps``, as in pykan's workflow, which keeps formulas from ``auto_symbolic`` small.

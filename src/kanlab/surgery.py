@@ -47,9 +47,13 @@ def swap(model: KAN, l: int, i1: int, i2: int) -> KAN:
     """A new model with hidden nodes i1 and i2 of layer l exchanged: the same function, drawn in another order."""
     l = _check_hidden(model, l)
     i1, i2 = as_int(i1, "i1"), as_int(i2, "i2")
-    n = model.width[l]
+    n, n_sum = model.width[l], model.nodes[l].n_sum
     if not (0 <= i1 < n and 0 <= i2 < n):
         raise IndexError(f"layer {l} has {n} nodes; cannot swap {i1} and {i2}")
+    if (i1 < n_sum) != (i2 < n_sum):
+        raise ValueError(f"layer {l}: node {i1 if i1 < n_sum else i2} is a sum node and node "
+                         f"{i2 if i1 < n_sum else i1} a multiplication node; only nodes of the same kind swap "
+                         f"(sum nodes are 0..{n_sum - 1})")
     order = [torch.arange(w) for w in model.width]
     order[l][[i1, i2]] = order[l][[i2, i1]]
     return _rebuild(model, order)
@@ -61,17 +65,20 @@ def auto_swap(model: KAN, x: Tensor | None = None, sweeps: int = 2) -> KAN:
     scores = [s.detach().double().cpu() for s in attribute(model, x).edge_scores]
     order = [torch.arange(w) for w in model.width]
 
-    def permuted() -> list[Tensor]:
-        return [s[order[l]][:, order[l + 1]] for l, s in enumerate(scores)]
+    def permuted() -> list[Tensor]:  # edges end on subnodes: a node's subnodes move with it
+        subs = [[sub for node in order[l].tolist() for sub in spec.subnodes(node)] for l, spec in enumerate(model.nodes)]
+        return [s[order[l]][:, subs[l + 1]] for l, s in enumerate(scores)]
 
     for _ in range(as_int(sweeps, "sweeps", minimum=1)):
         for l in range(1, model.depth):
+            n_sum = model.nodes[l].n_sum
             for i in range(model.width[l]):
                 costs = []
-                for j in range(model.width[l]):
+                same_kind = range(n_sum) if i < n_sum else range(n_sum, model.width[l])  # sums and products apart
+                for j in same_kind:
                     order[l][[i, j]] = order[l][[j, i]]
                     costs.append(_cost(permuted()))
                     order[l][[i, j]] = order[l][[j, i]]
-                j = min(range(len(costs)), key=costs.__getitem__)
+                j = same_kind[min(range(len(costs)), key=costs.__getitem__)]
                 order[l][[i, j]] = order[l][[j, i]]
     return _rebuild(model, order)

@@ -13,8 +13,9 @@
   ``history()`` gives pykan's log. The versions live in memory (:mod:`kanlab.pykan._versions`), not in ./model.
 - Files are written only where asked: ``plot(folder=...)``, ``fit(save_fig=True)`` and ``saveckpt(path)``.
 
-All maths is kanlab's. Multiplication nodes (width entries like ``[5, 2]``) raise NotImplementedError until KAN 2.0
-lands in the core.
+All maths is kanlab's, multiplication nodes included (width entries like ``[5, 2]``, ``mult_arity`` an int or
+pykan's list of per-layer lists). One difference: ``width`` reads as node counts per layer (``[2, 7, 1]``), where
+pykan lists ``[n_sum, n_mult]`` pairs; ``width_spec`` gives the pairs, ``width_in``/``width_out`` are pykan's.
 """
 
 from __future__ import annotations
@@ -82,11 +83,7 @@ class KAN(_model.KAN):
                  device="cpu"):
         if width is None:
             raise TypeError("KAN needs a width, e.g. KAN(width=[2, 5, 1])")
-        if any(isinstance(w, (list, tuple)) for w in width):
-            raise NotImplementedError(
-                "multiplication nodes (width entries like [5, 2], pykan's MultKAN) are not in kanlab yet; they come "
-                "with KAN 2.0. Use plain integer widths")
-        super().__init__(width, grid=grid, k=k, noise_scale=noise_scale, scale_base_mu=scale_base_mu,
+        super().__init__(width, mult_arity=mult_arity, grid=grid, k=k, noise_scale=noise_scale, scale_base_mu=scale_base_mu,
                          scale_base_sigma=scale_base_sigma, base_fun=base_fun, grid_eps=grid_eps,
                          grid_range=tuple(grid_range), grid_extend="average", sp_trainable=sp_trainable,
                          sb_trainable=sb_trainable,
@@ -195,10 +192,7 @@ class KAN(_model.KAN):
 
     @property
     def width_in(self) -> list[int]:
-        return self.width
-
-    @property
-    def width_out(self) -> list[int]:
+        """Nodes per layer (pykan's name); ``width_out`` (from the core) counts subnodes."""
         return self.width
 
     # ------------------------------------------------------------------ forward with pykan's cache
@@ -406,8 +400,8 @@ class KAN(_model.KAN):
 
     def unfix_symbolic_all(self, log_history=True) -> None:
         for l in range(self.depth):
-            for i in range(self.width[l]):
-                for j in range(self.width[l + 1]):
+            for i in range(self.layers[l].in_dim):
+                for j in range(self.layers[l].out_dim):
                     _model.KAN.unfix_symbolic(self, l, i, j)
         if log_history:
             self.log_history("unfix_symbolic")
