@@ -236,8 +236,26 @@ def test_kanpiler_builds_exact_models():
         assert (model(pts) - ref).abs().max() < 1e-12, expr
         (back,), _ = model.symbolic_formula(var=[x, y, z], simplify=True)
         assert sympy.simplify(back - expr) == 0
-    with pytest.raises(NotImplementedError, match="multiplication"):
-        kanpiler([x, y], x * y)
+
+
+
+def test_kanpiler_compiles_products_into_multiplication_nodes_and_round_trips():
+    x, y, z = sympy.symbols("x y z")
+    pts = torch.rand(200, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    pts[:, 1] += 2.0  # keep 1/y away from 0
+    cases = {x * y: ([3, [0, 1], 1], [[], [2], []]),
+             x * y * z: ([3, [0, 1], 1], [[], [3], []]),
+             sympy.sin(x) * sympy.exp(y) + z: ([3, [1, 1], 1], [[], [2], []]),
+             x / y + (x + 1) * (y - 2) * z: ([3, [0, 2], 1], [[], [2, 3], []]),  # two arities in one layer
+             z * sympy.exp(x * y): ([3, [1, 1], 2, [0, 1], 1], [[], [2], [], [2], []]),  # a product inside
+             x**2 * y: ([3, [0, 1], 1], [[], [2], []])}
+    for expr, (width, arity) in cases.items():
+        model = kanpiler([x, y, z], expr, dtype=torch.float64)
+        assert (model.width_spec, model.mult_arity) == (width, arity), expr
+        ref = to_torch_module([expr], [x, y, z])(pts)
+        assert (model(pts) - ref).abs().max() < 1e-10, expr
+        (back,), _ = model.symbolic_formula(var=[x, y, z], simplify=True)
+        assert sympy.simplify(back - expr) == 0, (expr, back)
 
 
 def test_symbolic_workflow_writes_no_files(tmp_path, monkeypatch):

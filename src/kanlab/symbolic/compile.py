@@ -1,9 +1,11 @@
 """The formula -> KAN compiler: a KAN whose edges are fixed symbolic functions and that evaluates ``expr`` exactly.
 
-The expression is read as a tree of sums of unary functions: every sum is a node, every unary library function
-(with an affine argument and a constant factor) is an edge. Paths are padded with identity edges so that all
-nodes of one depth form a layer. Products of two non-constant factors need multiplication nodes, which kanlab does
-not have yet: they raise NotImplementedError.
+The expression is read as a tree of sums, products and unary functions: every sum is a sum node, every product
+of non-constant factors a multiplication node (KAN 2.0) whose arity is the number of factors, and every unary
+library function (with an affine argument and a constant factor) an edge. Each factor of a product is one subnode:
+a sum of edges plus a constant. Paths are padded with identity edges so that all nodes of one depth form a layer;
+in a layer the sum nodes come first, then the products. Reading the model back with ``symbolic_formula`` gives the
+formula again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class _Edge:
 
 @dataclass(eq=False)
 class _Sum:
+    """A sum node, or one factor (subnode) of a product: the sum of its edges plus a constant."""
+
     edges: list[_Edge] = field(default_factory=list)
     const: float = 0.0
 
@@ -53,12 +57,24 @@ class _Sum:
     def depth(self) -> int:
         return 1 + max(e.src.depth for e in self.edges)
 
+    @property
+    def subnodes(self) -> list["_Sum"]:
+        return [self]
 
-def _mult_error(expr) -> NotImplementedError:
-    return NotImplementedError(
-        f"kanpiler: {expr} multiplies non-constant factors; this needs multiplication nodes (KAN 2.0), which kanlab "
-        "does not implement yet"
-    )
+
+@dataclass(eq=False)
+class _Prod:
+    """A multiplication node: the product of its factors, each a subnode."""
+
+    factors: list[_Sum]
+
+    @property
+    def depth(self) -> int:
+        return max(f.depth for f in self.factors)
+
+    @property
+    def subnodes(self) -> list[_Sum]:
+        return self.factors
 
 
 class _Compiler:
@@ -83,8 +99,8 @@ class _Compiler:
             return _Edge("x", 1.0, 0.0, 1.0, 0.0, self.inputs[g])
         if g.is_Symbol:
             raise ValueError(f"kanpiler: symbol {g} is not among the input symbols {list(self.inputs)}")
-        if g.is_Mul:
-            raise _mult_error(g)
+        if g.is_Mul:  # the constant factor was split off by the caller: every factor here varies
+            return _Edge("x", 1.0, 0.0, 1.0, 0.0, _Prod([self.to_sum(f) for f in g.args]))
         if g.is_Pow:
             base, exp = g.args
             if not exp.is_Number:
@@ -109,33 +125,36 @@ class _Compiler:
         return _Edge(name, 1.0, 0.0, 1.0, 0.0, self.to_sum(arg))
 
 
-def _split_duplicates(node: _Sum, seen: set[int]) -> None:
-    """One edge per (source, node) pair: a second edge from the same source goes through its own sum node."""
+def _split_duplicates(node: _Sum | _Prod, seen: set[int]) -> None:
+    """One edge per (source, subnode) pair: a second edge from the same source goes through its own sum node."""
     if id(node) in seen:
         return
     seen.add(id(node))
-    sources: set[int] = set()
-    for k, e in enumerate(node.edges):
-        if isinstance(e.src, _Sum):
-            _split_duplicates(e.src, seen)
-        if id(e.src) in sources:
-            inner = _Sum([_Edge(e.name, e.a, e.b, 1.0, 0.0, e.src)])
-            node.edges[k] = _Edge("x", 1.0, 0.0, e.c, e.d, inner)
-        sources.add(id(node.edges[k].src))
+    for sub in node.subnodes:
+        sources: set[int] = set()
+        for k, e in enumerate(sub.edges):
+            if isinstance(e.src, (_Sum, _Prod)):
+                _split_duplicates(e.src, seen)
+            if id(e.src) in sources:
+                inner = _Sum([_Edge(e.name, e.a, e.b, 1.0, 0.0, e.src)])
+                sub.edges[k] = _Edge("x", 1.0, 0.0, e.c, e.d, inner)
+            sources.add(id(sub.edges[k].src))
 
 
-def _pad(node: _Sum, seen: set[int]) -> None:
-    """Insert identity sums so that every edge into a node comes from exactly one level below."""
+def _pad(node: _Sum | _Prod, seen: set[int]) -> None:
+    """Insert identity sums so that every edge into a node's subnodes comes from exactly one level below."""
     if id(node) in seen:
         return
     seen.add(id(node))
-    for e in node.edges:
-        if isinstance(e.src, _Sum):
-            _pad(e.src, seen)
-    target = node.depth - 1
-    for e in node.edges:
-        while e.src.depth < target:
-            e.src = _Sum([_Edge("x", 1.0, 0.0, 1.0, 0.0, e.src)])
+    for sub in node.subnodes:
+        for e in sub.edges:
+            if isinstance(e.src, (_Sum, _Prod)):
+                _pad(e.src, seen)
+    target = node.depth - 1  # a product's factors all sit at the product's level
+    for sub in node.subnodes:
+        for e in sub.edges:
+            while e.src.depth < target:
+                e.src = _Sum([_Edge("x", 1.0, 0.0, 1.0, 0.0, e.src)])
 
 
 def kanpiler(input_symbols: Sequence[sympy.Symbol | str], expr: sympy.Expr | Sequence[sympy.Expr],
@@ -162,33 +181,36 @@ def kanpiler(input_symbols: Sequence[sympy.Symbol | str], expr: sympy.Expr | Seq
     seen = set()
     for r in roots:
         _pad(r, seen)
-    # collect the nodes of every level, outputs last
+    # collect the nodes of every level, outputs last; in a level the sums come before the products
     levels: list[list] = [[comp.inputs[s] for s in symbols]]
-    index: dict[int, int] = {id(n): k for k, n in enumerate(levels[0])}
-    frontier = roots
-    upper: list[list[_Sum]] = [roots]
+    frontier: list = roots
+    upper: list[list] = [roots]
     for _ in range(depth - 1):
-        nxt: list[_Sum] = []
+        nxt: list = []
         for node in frontier:
-            for e in node.edges:
-                if isinstance(e.src, _Sum) and id(e.src) not in {id(n) for n in nxt}:
-                    nxt.append(e.src)
+            for sub in node.subnodes:
+                for e in sub.edges:
+                    if isinstance(e.src, (_Sum, _Prod)) and all(e.src is not n for n in nxt):
+                        nxt.append(e.src)
+        nxt = [n for n in nxt if isinstance(n, _Sum)] + [n for n in nxt if isinstance(n, _Prod)]
         upper.append(nxt)
         frontier = nxt
     levels.extend(reversed(upper))
-    for lvl in levels[1:]:
-        for k, n in enumerate(lvl):
-            index[id(n)] = k
-    width = [len(lvl) for lvl in levels]
-    model = KAN(width=width, grid=1, k=1, dtype=dtype, device=device, noise_scale=0.0)
+    index = {id(n): k for lvl in levels for k, n in enumerate(lvl)}
+    width = [len(levels[0])] + [[sum(isinstance(n, _Sum) for n in lvl), sum(isinstance(n, _Prod) for n in lvl)]
+                                for lvl in levels[1:]]
+    arity = [[len(n.factors) for n in lvl if isinstance(n, _Prod)] for lvl in levels]
+    model = KAN(width=width, mult_arity=arity, grid=1, k=1, dtype=dtype, device=device, noise_scale=0.0)
     with torch.no_grad():
         for layer in model.layers:
             layer.mask.zero_()
     for l in range(depth):
+        spec = model.nodes[l + 1]
         for j, node in enumerate(levels[l + 1]):
-            for n_edge, e in enumerate(node.edges):
-                d = e.d + (node.const if n_edge == 0 else 0.0)
-                sym = model.symbolic[l]
-                sym.library = sym.library.merged(library)
-                sym.set_edge(index[id(e.src)], j, name=e.name, affine=[e.a, e.b, e.c, d], active=True)
+            for sub, sub_id in zip(node.subnodes, spec.subnodes(j)):
+                for n_edge, e in enumerate(sub.edges):
+                    d = e.d + (sub.const if n_edge == 0 else 0.0)
+                    sym = model.symbolic[l]
+                    sym.library = sym.library.merged(library)
+                    sym.set_edge(index[id(e.src)], sub_id, name=e.name, affine=[e.a, e.b, e.c, d], active=True)
     return model
