@@ -196,3 +196,72 @@ def test_swap_and_auto_swap_keep_products_whole():
     assert sorted(auto.mult_arity[1]) == [2, 3]
     torch.testing.assert_close(auto(x), m(x))
     assert auto.connection_cost(x) <= m.connection_cost(x) + 1e-12
+
+
+# ---------------------------------------------------------------------- growing and modules (kanlab.surgery)
+def _compiled():
+    from kanlab.symbolic.compile import kanpiler
+
+    x, y = sympy.symbols("x y")
+    return kanpiler([x, y], sympy.exp(sympy.sin(sympy.pi * x) + y**2), dtype=D)
+
+
+def test_expand_depth_and_width_keep_the_function():
+    m = _compiled()
+    x = torch.rand(100, 2, dtype=D) * 2 - 1
+    ref = m(x)
+    deeper = m.expand_depth()
+    assert deeper.width_spec == [2, 1, 1, 1] and deeper.symbolic[-1].names == [["x"]]
+    wider = deeper.expand_width(1, 2)
+    assert wider.width_spec == [2, 3, 1, 1]
+    prod = wider.expand_width(2, 2, sum_bool=False, mult_arity=[2, 3])
+    assert prod.width_spec == [2, 3, [1, 2], 1] and prod.mult_arity == [[], [], [2, 3], []]
+    for grown in (deeper, wider, prod):
+        torch.testing.assert_close(grown(x), ref)
+        assert grown.symbolic_formula(var=sympy.symbols("x y"), simplify=True)[0] == \
+            m.symbolic_formula(var=sympy.symbols("x y"), simplify=True)[0]
+    assert m.width_spec == [2, 1, 1]  # the original is untouched
+    trained = KAN(width=[2, [2, 1], 1], seed=0, dtype=D)
+    grown = trained.expand_width(1, 1).expand_width(1, 1, sum_bool=False, mult_arity=3)
+    assert grown.width_spec == [2, [3, 2], 1] and grown.mult_arity == [[], [2, 3], []]
+    torch.testing.assert_close(grown(x), trained(x))
+    with pytest.raises(IndexError, match="hidden"):
+        trained.expand_width(2, 1)
+    with pytest.raises(ValueError, match="lists 1 arities for 2"):
+        trained.expand_width(1, 2, sum_bool=False, mult_arity=[2])
+
+
+def test_perturb_modes():
+    m = _compiled().expand_depth().expand_width(1, 2)  # 3 hidden nodes, two of them unused
+    x = torch.rand(100, 2, dtype=D) * 2 - 1
+    ref = m(x)
+    quiet = m.perturb(0.1, "non-intrusive")
+    torch.testing.assert_close(quiet(x), ref)  # nothing visible until trained
+    assert quiet.layers[0].mask[:, 1:].eq(0.1).all()  # from the active inputs to the unused nodes
+    assert quiet.layers[0].mask[:, 0].eq(0).all()  # the used node's edges are left alone
+    assert quiet.layers[-1].mask.eq(1).all() and quiet.layers[-1].scale_sp.eq(0).all()
+    everything = m.perturb(0.1, "all")
+    assert all(layer.mask.eq(0.1).all() for layer in everything.layers)
+    assert (everything(x) - ref).abs().max() > 1e-3
+    minimal = m.perturb(0.1, "minimal")
+    assert minimal.layers[0].mask[:, 0].eq(0.1).all() and minimal.layers[0].mask[:, 1:].eq(0).all()
+    with pytest.raises(ValueError, match="mode must be one of"):
+        m.perturb(0.1, "some")
+    hist = quiet.fit({"train_input": x, "train_label": ref.detach(), "test_input": x, "test_label": ref.detach()},
+                     steps=2)
+    assert hist["train_loss"][-1] < 1e-6
+
+
+def test_module_cuts_the_edges_across_its_border():
+    m = KAN(width=[4, [3, 1], 2], seed=0, dtype=D)
+    mod = m.module(0, "[0,1]->[0,-1]->[0,3]->[1]")  # layer-0 outputs are subnodes: 3 sums + 2 for the product
+    mask0, mask1 = mod.layers[0].mask, mod.layers[1].mask
+    assert mask0[:2][:, [1, 2, 3]].eq(0).all() and mask0[2:][:, [0, 4]].eq(0).all()
+    assert mask0[:2][:, [0, 4]].eq(1).all() and mask0[2:][:, [1, 2, 3]].eq(1).all()
+    assert mask1[[0, 3]][:, [0]].eq(0).all() and mask1[[1, 2]][:, [1]].eq(0).all()
+    assert mask1[[0, 3]][:, [1]].eq(1).all()
+    assert m.layers[0].mask.eq(1).all()
+    for bad, err in [("[0]", ValueError), ("[0]->[a]", ValueError), ("[9]->[0]", IndexError),
+                     ("[0]->[0]->[0]->[0]->[0]->[0]", IndexError)]:
+        with pytest.raises(err):
+            m.module(0, bad)

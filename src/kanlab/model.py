@@ -338,6 +338,31 @@ class KAN(nn.Module):
 
         return auto_swap(self, x)
 
+    def expand_width(self, layer_id: int, n_added_nodes: int, sum_bool: bool = True, mult_arity=2,
+                     seed: int = 0) -> "KAN":
+        """A new model with more (switched-off) nodes in a hidden layer; see :func:`kanlab.surgery.expand_width`."""
+        from .surgery import expand_width
+
+        return expand_width(self, layer_id, n_added_nodes, sum_bool, mult_arity, seed)
+
+    def expand_depth(self) -> "KAN":
+        """A new model with an identity layer appended; see :func:`kanlab.surgery.expand_depth`."""
+        from .surgery import expand_depth
+
+        return expand_depth(self)
+
+    def perturb(self, mag: float = 1.0, mode: str = "non-intrusive") -> "KAN":
+        """A new model with switched-off edges switched on for training; see :func:`kanlab.surgery.perturb`."""
+        from .surgery import perturb
+
+        return perturb(self, mag, mode)
+
+    def module(self, start_layer: int, chain: str) -> "KAN":
+        """A new model with a module imposed (``'[0,1]->[2]->...'``); see :func:`kanlab.surgery.module`."""
+        from .surgery import module
+
+        return module(self, start_layer, chain)
+
     def connection_cost(self, x: Tensor | None = None) -> float:
         """Sum over edges of attribution score x distance between the edge's ends in the diagram."""
         from .surgery import connection_cost
