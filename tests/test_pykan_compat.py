@@ -172,13 +172,39 @@ r2 = model.fix_symbolic(0, 0, 0, 'J0')
     del ns["SYMBOLIC_LIB"]["J0"]
 
 
-def test_kan_2_and_pykan_only_parts_say_what_is_missing(ns):
-    with pytest.raises(NotImplementedError, match="multiplication nodes"):
-        ns["KAN"](width=[2, [5, 2], 1])
-    from kanlab.pykan import hypothesis
+def test_kan_2_names_with_pykans_in_place_semantics(ns):
+    exec("""
+model = KAN(width=[2,[3,2],1], mult_arity=[[],[2,3],[]], seed=0)
+x = torch.rand(50, 2) * 2 - 1
+y0 = model(x).detach()
+model.expand_width(1, 1)                       # in place, as in pykan
+model.expand_width(1, 1, sum_bool=False, mult_arity=2)
+model.expand_depth()
+y1 = model(x).detach()
+model.perturb(mag=0.1, mode='non-intrusive')
+y2 = model(x).detach()
+model.module(0, '[0]->[0,1]')
+scores = model.attribute(1, 0, plot=False)
+""", ns)
+    model = ns["model"]
+    assert model.width_spec == [2, [4, 3], 1, 1] and model.mult_arity == [[], [2, 3, 2], [], []]
+    assert model.width_in == [2, 7, 1, 1] and model.width_out == [2, 11, 1, 1]
+    torch.testing.assert_close(ns["y1"], ns["y0"])
+    torch.testing.assert_close(ns["y2"], ns["y0"])
+    assert model.layers[0].mask[0, 2:].eq(0).all() and model.layers[0].mask[1, :2].eq(0).all()
+    assert ns["scores"].shape == (2,) and model.feature_score.shape == (2,)
+    assert [line.split(" => ")[1] for line in model.history().splitlines()[2:]] == [
+        "expand_width", "expand_width", "expand_depth", "perturb", "module"]
+    from kanlab.pykan import MultKAN, hypothesis
 
-    with pytest.raises(NotImplementedError, match="plot_tree .the tree converter. is part of KAN 2.0"):
-        hypothesis.plot_tree(None, None)
+    assert MultKAN is ns["KAN"]
+    f = lambda t: (t[:, [0]] + t[:, [1]]) * (t[:, [2]] + t[:, [3]])  # noqa: E731
+    pts = torch.rand(100, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert hypothesis.get_molecule(f, pts) == [[[0], [1], [2], [3]], [[0, 1], [2, 3]], [[0, 1, 2, 3]]]
+    arities, props = hypothesis.get_tree_node(f, pts, hypothesis.get_molecule(f, pts), skip_test=False)
+    assert arities == [[2, 2], [2]] and props[1] == ["Mul"]
+    with pytest.raises(NotImplementedError, match="test_Lagrangian"):
+        hypothesis.test_Lagrangian(None, None)
     model = ns["KAN"](width=[np.int64(2), 3, 1], grid=np.int32(4), k=np.int64(3))  # numpy integers are integers
     assert model.width == [2, 3, 1] and model.grid == [4, 4]
     with pytest.raises(ValueError, match="call model\\(x\\) first"):

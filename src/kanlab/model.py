@@ -363,6 +363,16 @@ class KAN(nn.Module):
 
         return module(self, start_layer, chain)
 
+    def tree(self, x: Tensor | None = None, in_var=None, style: str = "tree", sym_th: float = 1e-3,
+             sep_th: float = 1e-1, skip_sep_test: bool = False):
+        """The modular structure this model computes, found by symmetry tests and drawn; see
+        :func:`kanlab.tree.plot_tree`. Returns the Tree (groups per level, node labels, ``figure``)."""
+        from .tree import plot_tree
+
+        x = self.data_or_fit_input(x, "find the tree")
+        return plot_tree(self, x, in_var=in_var, style=style, sym_th=sym_th, sep_th=sep_th,
+                         skip_sep_test=skip_sep_test)
+
     def connection_cost(self, x: Tensor | None = None) -> float:
         """Sum over edges of attribution score x distance between the edge's ends in the diagram."""
         from .surgery import connection_cost

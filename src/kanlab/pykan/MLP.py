@@ -224,5 +224,12 @@ class MLP(nn.Module):
         ax.axis("off")
         return fig
 
-    def tree(self, *args, **kwargs):
-        raise NotImplementedError("MLP.tree uses KAN 2.0's hypothesis tests (plot_tree), not in kanlab yet")
+    def tree(self, x=None, in_var=None, style="tree", sym_th=1e-3, sep_th=1e-1, skip_sep_test=False, verbose=False):
+        """The tree converter on this MLP (data: x, default the last forward's input); see :mod:`kanlab.tree`."""
+        from ..tree import plot_tree
+
+        x = getattr(self, "cache_data", None) if x is None else x
+        if x is None:
+            raise ValueError("tree needs data: pass x, or run the model on some inputs first")
+        return plot_tree(self, x, in_var=in_var, style=style, sym_th=sym_th, sep_th=sep_th,
+                         skip_sep_test=skip_sep_test)

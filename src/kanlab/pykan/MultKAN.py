@@ -236,16 +236,42 @@ class KAN(_model.KAN):
 
     def attribute(self, l=None, i=None, out_score=None, plot=True):
         """pykan's attribute(): sets ``edge_scores`` (out, in), ``node_scores`` and ``feature_score`` on the cached
-        input, and returns kanlab's :class:`~kanlab.prune.Attribution`."""
-        if l is not None or i is not None or out_score is not None:
-            raise NotImplementedError("attribute(l, i, out_score): only the whole-network form attribute() is "
-                                      "supported; kanlab.prune.backward_scores(model, acts, top=l) gives per-node "
-                                      "scores")
-        att = _model.KAN.attribute(self, self._cached("attribute"))
+        input. With no layer it returns kanlab's :class:`~kanlab.prune.Attribution`; with layer ``l`` the inputs'
+        scores for each node of layer l, (width[l], n_in) (node scores ``out_score``, default their own), and with
+        ``i`` too node i's row, drawn as a bar chart when ``plot``. (pykan also overwrites ``node_scores`` with
+        the per-node query; here they keep the whole network's scores.)"""
+        from ..prune import backward_scores
+
+        x = self._cached("attribute")
+        att = _model.KAN.attribute(self, x)
         self.edge_scores = [e.t() for e in att.edge_scores]
         self.node_scores = att.node_scores
         self.feature_score = att.feature_score
-        return att
+        if l is None:
+            if i is not None or out_score is not None:
+                raise ValueError("attribute: i and out_score need a layer l")
+            return att
+        l = _int(l, "l")
+        if not 1 <= l <= self.depth:
+            raise IndexError(f"layer {l} has no incoming edges to attribute (layers 1..{self.depth})")
+        start = att.node_scores[l] if out_score is None else torch.as_tensor(out_score, dtype=self.dtype)
+        if start.shape != (self.width[l],):
+            raise ValueError(f"out_score must have one score per node of layer {l} ({self.width[l]}), "
+                             f"got shape {tuple(start.shape)}")
+        with torch.no_grad():
+            per_node = backward_scores(self, self.layer_inputs(x), top=l, start=start)[0][0]  # (width[l], n_in)
+        if i is None:
+            return per_node
+        i = _int(i, "i")
+        if not 0 <= i < self.width[l]:
+            raise IndexError(f"layer {l} has {self.width[l]} nodes; no node {i}")
+        if plot:
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots(figsize=(max(self.width[0], 2), 3))
+            ax.bar(range(self.width[0]), per_node[i].cpu().numpy())
+            ax.set_xticks(range(self.width[0]))
+        return per_node[i]
 
     def node_attribute(self) -> None:
         """pykan's node_attribute(): sets ``node_attribute_scores``, per layer l >= 1 a (width[l], n_in) matrix."""
@@ -358,6 +384,38 @@ class KAN(_model.KAN):
         self._take_state(_model.KAN.auto_swap(self, self._cached("auto_swap")))
         self.log_history("auto_swap")
 
+    def expand_width(self, layer_id, n_added_nodes, sum_bool=True, mult_arity=2, log_history=True) -> None:
+        """More (switched-off) nodes in a hidden layer, in place (pykan's semantics). The new sum nodes follow the
+        existing ones, where pykan puts them first."""
+        self._become(_model.KAN.expand_width(self, layer_id, n_added_nodes, sum_bool, mult_arity))
+        if log_history:
+            self.log_history("expand_width")
+
+    def expand_depth(self, log_history=True) -> None:
+        """An identity layer appended, in place."""
+        self._become(_model.KAN.expand_depth(self))
+        if log_history:
+            self.log_history("expand_depth")
+
+    def perturb(self, mag=1.0, mode="non-intrusive", log_history=True) -> None:
+        """Switched-off edges switched on with mask ``mag``, in place (see :func:`kanlab.surgery.perturb`)."""
+        self._take_state(_model.KAN.perturb(self, mag, mode))
+        if log_history:
+            self.log_history("perturb")
+
+    def module(self, start_layer, chain, log_history=True) -> None:
+        """Impose a module (``'[0,1]->[2]->...'``), in place."""
+        self._take_state(_model.KAN.module(self, start_layer, chain))
+        if log_history:
+            self.log_history("module")
+
+    def _become(self, other: _model.KAN) -> None:
+        """Take another model's architecture and tensors, in place (for edits that change the shapes)."""
+        for key in ("_parameters", "_buffers", "_modules", "config", "nodes", "fit_input_", "extra_"):
+            self.__dict__[key] = other.__dict__[key]
+        if self.cache_data is not None and self.cache_data.shape[1] != self.width[0]:
+            self.cache_data = None
+
     @property
     def connection_cost(self) -> float:
         return _model.KAN.connection_cost(self, self._cached("connection_cost"))
@@ -458,12 +516,19 @@ class KAN(_model.KAN):
              out_vars=None, title=None, varscale=1.0):
         """The diagram of the cached forward (a matplotlib Figure). Written to ``folder`` only when one is given."""
         x = self.cache_data if self.cache_data is not None else self.fit_input_
+        if metric == "backward" and x is not None:
+            self.attribute()  # as pykan's plot does: feature_score & co. are set afterwards
         path = None
         if folder is not None:
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, "kan.png")
         return _model.KAN.plot(self, beta=beta, metric=metric, in_vars=in_vars, out_vars=out_vars, title=title,
                                sample=sample, scale=scale, x=x, path=path)
+
+    def tree(self, x=None, in_var=None, style="tree", sym_th=1e-3, sep_th=1e-1, skip_sep_test=False, verbose=False):
+        """The tree converter on this model (data: x, default the cached input); returns the Tree."""
+        return _model.KAN.tree(self, self._cached("tree") if x is None else x, in_var=in_var, style=style,
+                               sym_th=sym_th, sep_th=sep_th, skip_sep_test=skip_sep_test)
 
     def speed(self, compile: bool = False) -> "KAN":
         """pykan's speed mode: stop caching activations (kanlab has no slower path to switch off)."""

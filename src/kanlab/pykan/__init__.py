@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover
 
 from ..optim import LBFGS  # noqa: E402,F401
 from . import hypothesis, spline, utils  # noqa: E402,F401
-from .hypothesis import plot_tree  # noqa: E402,F401  (raises NotImplementedError naming itself, for now)
+from .hypothesis import plot_tree  # noqa: E402,F401
 from .KANLayer import KANLayer  # noqa: E402,F401
 from .MultKAN import KAN, MultKAN  # noqa: E402,F401
 from .Symbolic_KANLayer import Symbolic_KANLayer  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """pykan's ``kan.hypothesis`` with pykan's signatures, over :mod:`kanlab.hypothesis` (float64 derivatives, median
-scores, stated thresholds). The tree converter (``plot_tree`` and its helpers) is not in kanlab yet: those raise
-NotImplementedError naming themselves."""
+scores, stated thresholds) and :mod:`kanlab.tree` (the tree converter). ``batch_grad_normgrad`` and
+``test_Lagrangian`` are not in kanlab: they raise NotImplementedError naming themselves."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 import torch
 
 from .. import hypothesis as _h
+from .. import tree as _tree
 
 __all__ = ["detect_separability", "test_separability", "test_general_separability", "test_symmetry",
-           "get_dependence", "batch_grad_normgrad", "plot_tree", "get_molecule", "get_tree_node", "test_Lagrangian"]
+           "get_dependence", "batch_grad_normgrad", "plot_tree", "get_molecule", "get_tree_node", "test_Lagrangian",
+           "test_symmetry_var"]
 
 
 def detect_separability(model, x, mode="add", score_th=1e-2, res_th=1e-2, n_clusters=None, bias=0.0,
@@ -51,7 +53,42 @@ def _missing(name: str):
 
 
 batch_grad_normgrad = _missing("batch_grad_normgrad")
-plot_tree = _missing("plot_tree")
-get_molecule = _missing("get_molecule")
-get_tree_node = _missing("get_tree_node")
+
+
+def get_molecule(model, x, sym_th=1e-3, verbose=True) -> list[list[list[int]]]:
+    """The groups of inputs at every level of the tree, single inputs first, the root last."""
+    return _tree.find_tree(model, x, sym_th=sym_th, test_properties=False).levels
+
+
+def get_tree_node(model, x, moleculess, sep_th=1e-2, skip_test=True) -> tuple[list[list[int]], list[list[str]]]:
+    """(arities, properties) per level above the inputs, for the levels ``moleculess`` from get_molecule."""
+    tree = _tree.Tree([[list(g) for g in level] for level in moleculess])
+    for l in range(1, len(tree.levels)):
+        labels = []
+        for k in range(len(tree.levels[l])):
+            kids = tree.children(l, k)
+            if len(kids) == 1:
+                labels.append("Id")
+            else:
+                labels.append("" if skip_test else _tree._property(model, _h._check(x), kids, sep_th))
+        tree.properties.append(labels)
+    return tree.arities, tree.properties
+
+
+def plot_tree(model, x, in_var=None, style="tree", sym_th=1e-3, sep_th=1e-1, skip_sep_test=False, verbose=False):
+    """Draw the tree (as pykan) and return kanlab's :class:`~kanlab.tree.Tree` (pykan returns None)."""
+    return _tree.plot_tree(model, x, in_var=in_var, style=style, sym_th=sym_th, sep_th=sep_th,
+                           skip_sep_test=skip_sep_test)
+
+
+def test_symmetry_var(model, x, input_vars, symmetry_var) -> bool:
+    """Whether the model depends on the variables of ``symmetry_var`` only through it; logs the share of samples
+    that agree, as pykan prints it."""
+    scores = _tree.symmetry_var_scores(model, x, input_vars, symmetry_var)
+    share = float((scores < 1e-3).double().mean())
+    import logging
+
+    logging.getLogger(__name__).info("%.1f%% of the samples satisfy the symmetry %s", 100 * share, symmetry_var)
+    return bool(scores.median() < 1e-3)
+
 test_Lagrangian = _missing("test_Lagrangian")
