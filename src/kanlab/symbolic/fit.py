@@ -195,9 +195,14 @@ def _data(model: KAN, x: Tensor | None) -> Tensor:
 
 @torch.no_grad()
 def edge_samples(model: KAN, l: int, x: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Layer l's inputs (B, in) and numeric per-edge outputs (B, in, out) on data x (default: the fit inputs)."""
+    """Layer l's inputs (B, in) and per-edge outputs (B, in, out) on data x (default: the fit inputs): numeric plus
+    symbolic parts, so that snapping an edge that is both ('ns', e.g. a symbolic guess refined by a spline) fits
+    the function the edge computes, not its numeric residual."""
     acts = model.layer_inputs(_data(model, x))
-    return acts[l], model.layers[l].edge_activations(acts[l])
+    out = model.layers[l].edge_activations(acts[l])
+    for ii, oo, vals in model.symbolic[l].edge_values(acts[l]):
+        out[:, ii, oo] += vals
+    return acts[l], out
 
 
 def _resolve_lib(lib) -> SymbolicLibrary:
@@ -264,7 +269,7 @@ def fix_symbolic(model: KAN, l: int, i: int, j: int, fun_name: str, fit_params: 
                  lib=None, **fit_kwargs) -> float | None:
     """Make edge (l, i, j) the symbolic function ``fun_name`` (numeric part off).
 
-    fit_params: fit (a, b, c, d) to the edge's current numeric curve and return r^2; otherwise use (1, 0, 1, 0)
+    fit_params: fit (a, b, c, d) to the edge's current curve (numeric plus any symbolic part) and return r^2; otherwise use (1, 0, 1, 0)
     and return None. Unknown names raise ValueError listing the valid ones.
     """
     l, i, j = model.check_edge(l, i, j)
@@ -282,10 +287,11 @@ def fix_symbolic(model: KAN, l: int, i: int, j: int, fun_name: str, fit_params: 
 
 def auto_symbolic(model: KAN, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8,
                   x: Tensor | None = None, **fit_kwargs) -> dict[tuple[int, int, int], Suggestion]:
-    """Snap every active numeric edge to its best-ranked function, when that fit's r^2 >= r2_threshold.
+    """Snap every edge whose numeric part is on to its best-ranked function, when that fit's r^2 >= r2_threshold.
 
-    Edges already symbolic and edges switched off (pruned) are left alone. Returns the choices per edge; edges below
-    the threshold stay numeric and are logged.
+    An edge that is both numeric and symbolic ('ns') is snapped too, fitted to its whole output. Purely symbolic
+    edges and edges switched off (pruned) are left alone. Returns the choices per edge; edges below the threshold
+    keep their numeric part and are logged.
     """
     library = _resolve_lib(lib)
     data = _data(model, x)
@@ -294,8 +300,6 @@ def auto_symbolic(model: KAN, lib=None, r2_threshold: float = 0.0, weight_simple
         inputs, acts = edge_samples(model, l, data)
         layer = model.layers[l]
         for i, j in torch.nonzero(layer.mask).tolist():
-            if model.symbolic[l].mask[i, j] > 0:
-                continue
             best = _rank(inputs[:, i], acts[:, i, j], library, weight_simple, 1, **fit_kwargs)[0]
             if best.r2 >= r2_threshold:
                 _set_symbolic(model, l, i, j, best.name, best.params, library.merged(DEFAULT_LIBRARY.subset(["0"])))

@@ -77,21 +77,19 @@ def ex_round(expr: sympy.Expr, n_digit: int) -> sympy.Expr:
 
 
 def _snap(v: float, tol: float, zero_tol: float) -> sympy.Expr | None:
+    """The closest of p/q, p pi/q and p/(q pi) (q <= 12) within relative ``tol`` of v (the simplest on a tie)."""
     if abs(v) < zero_tol:
         return sympy.Integer(0)
+    candidates: list[tuple[float, int, sympy.Expr]] = []
     for q in range(1, 13):
-        p = round(v * q)
-        if p != 0 and abs(v - p / q) <= tol * abs(v):
-            return sympy.Rational(p, q)
-    for q in (1, 2, 3, 4, 6):
-        p = round(v * q / math.pi)
-        if p != 0 and abs(v - p * math.pi / q) <= tol * abs(v):
-            return sympy.pi * sympy.Rational(p, q)
-    for q in range(1, 13):  # p / (q pi), e.g. 1/(4 pi)
-        p = round(v * q * math.pi)
-        if p != 0 and abs(v - p / (q * math.pi)) <= tol * abs(v):
-            return sympy.Rational(p, q) / sympy.pi
-    return None
+        for scale, make in ((1.0, lambda p, q: sympy.Rational(p, q)),
+                            (math.pi, lambda p, q: sympy.pi * sympy.Rational(p, q)),
+                            (1.0 / math.pi, lambda p, q: sympy.Rational(p, q) / sympy.pi)):
+            p = round(v * q / scale)
+            err = abs(v - p * scale / q)
+            if p != 0 and err <= tol * abs(v):
+                candidates.append((err, q, make(p, q)))
+    return min(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None
 
 
 def snap_constants(expr: sympy.Expr, tol: float = 1e-6, zero_tol: float = 1e-6) -> sympy.Expr:
