@@ -563,3 +563,19 @@ def test_batch_jacobian_and_hessian(ns):
     h = ns["batch_hessian"](f, x)
     want = torch.stack([torch.stack([2 * x[:, 1], 2 * x[:, 0]], 1), torch.stack([2 * x[:, 0], 0 * x[:, 0]], 1)], 1)
     torch.testing.assert_close(h, want)
+
+
+def test_prune_input_remembers_the_original_inputs(ns):
+    exec("""
+f = lambda x: x[:,0]**2 + 0.3*x[:,1] + 0.1*x[:,2]**3 + 0.0*x[:,3]
+dataset = create_dataset(f, n_var=4, seed=0)
+model = KAN(width=[4,3,1], seed=0)
+model.fit(dataset, steps=10, lamb=0.001)
+score = model.feature_score
+model = model.prune_input(active_inputs=[0, 2])
+fig = model.plot(in_vars=['a', 'b', 'c', 'd'])
+""", ns)
+    model = ns["model"]
+    assert ns["score"].shape == (4,) and model.input_id == [0, 2] and model.width[0] == 2
+    texts = {t.get_text() for ax in ns["fig"].axes for t in ax.texts}
+    assert {"a", "c"} <= texts and not {"b", "d"} & texts

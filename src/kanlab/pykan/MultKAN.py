@@ -235,8 +235,7 @@ class KAN(_model.KAN):
         return [y.permute(0, 2, 1) for _, y in self._edges()]
 
     def attribute(self, l=None, i=None, out_score=None, plot=True):
-        """pykan's attribute(): sets ``edge_scores`` (out, in), ``node_scores`` and ``feature_score`` on the cached
-        input. With no layer it returns kanlab's :class:`~kanlab.prune.Attribution`; with layer ``l`` the inputs'
+        """pykan's attribute(): sets ``edge_scores`` (out, in) and ``node_scores`` on the cached input. With no layer it returns kanlab's :class:`~kanlab.prune.Attribution`; with layer ``l`` the inputs'
         scores for each node of layer l, (width[l], n_in) (node scores ``out_score``, default their own), and with
         ``i`` too node i's row, drawn as a bar chart when ``plot``. (pykan also overwrites ``node_scores`` with
         the per-node query; here they keep the whole network's scores.)"""
@@ -246,7 +245,6 @@ class KAN(_model.KAN):
         att = _model.KAN.attribute(self, x)
         self.edge_scores = [e.t() for e in att.edge_scores]
         self.node_scores = att.node_scores
-        self.feature_score = att.feature_score
         if l is None:
             if i is not None or out_score is not None:
                 raise ValueError("attribute: i and out_score need a layer l")
@@ -272,6 +270,12 @@ class KAN(_model.KAN):
             ax.bar(range(self.width[0]), per_node[i].cpu().numpy())
             ax.set_xticks(range(self.width[0]))
         return per_node[i]
+
+    @property
+    def feature_score(self) -> Tensor:
+        """The inputs' attribution scores on the cached input (computed on each access, as in pykan)."""
+        self.attribute()
+        return self.node_scores[0]
 
     def node_attribute(self) -> None:
         """pykan's node_attribute(): sets ``node_attribute_scores``, per layer l >= 1 a (width[l], n_in) matrix."""
@@ -347,8 +351,27 @@ class KAN(_model.KAN):
                                                    active_neurons_id=ids), "prune_node", log_history)
 
     def prune_input(self, threshold: float = 1e-2, active_inputs=None, log_history: bool = True) -> "KAN":
-        return self._derived(_model.KAN.prune_input(self, threshold, x=self._cached("prune_input"),
-                                                    active_inputs=active_inputs), "prune_input", log_history)
+        """A new model on the inputs scoring above ``threshold`` (or ``active_inputs``). As in pykan it remembers
+        which of the original inputs it kept (``input_id``), so ``plot(in_vars=...)`` takes the original names."""
+        x = self._cached("prune_input")
+        if active_inputs is None:
+            score = _model.KAN.attribute(self, x).feature_score
+            kept = torch.nonzero(score > threshold).flatten().tolist() or [int(score.argmax())]
+        else:
+            kept = sorted({_int(i, "active_inputs entry") for i in active_inputs})
+        new = self._derived(_model.KAN.prune_input(self, threshold, x=x, active_inputs=kept), "prune_input",
+                            log_history)
+        new.input_id = [self.input_id[i] for i in kept]
+        return new
+
+    @property
+    def input_id(self) -> list[int]:
+        """For each input, its index among the inputs the model was built with (prune_input drops some)."""
+        return self.__dict__.get("_input_id", list(range(self.width[0])))
+
+    @input_id.setter
+    def input_id(self, ids) -> None:
+        self.__dict__["_input_id"] = [int(i) for i in ids]
 
     def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2) -> "KAN":
         return self._derived(_model.KAN.prune(self, node_th=node_th, edge_th=edge_th, x=self._cached("prune")),
@@ -516,8 +539,10 @@ class KAN(_model.KAN):
              out_vars=None, title=None, varscale=1.0):
         """The diagram of the cached forward (a matplotlib Figure). Written to ``folder`` only when one is given."""
         x = self.cache_data if self.cache_data is not None else self.fit_input_
+        if in_vars is not None and len(in_vars) != self.width[0] and len(in_vars) > max(self.input_id):
+            in_vars = [in_vars[i] for i in self.input_id]  # names of the original inputs, after prune_input
         if metric == "backward" and x is not None:
-            self.attribute()  # as pykan's plot does: feature_score & co. are set afterwards
+            self.attribute()  # as pykan's plot does: edge_scores and node_scores are set afterwards
         path = None
         if folder is not None:
             os.makedirs(folder, exist_ok=True)
