@@ -153,7 +153,8 @@ def check(cfg: dict, tensors: dict[str, torch.Tensor], config_fields: tuple[str,
                 raise ConfigError(f"symbolic[{l}].names must be {n_in[l]} lists of {n_out[l]} names")
     if not isinstance(cfg.get("extra", {}), dict):
         raise ConfigError(f"extra must be a JSON object, got {type(cfg.get('extra')).__name__}")
-    return {**arch, "width": width, "mult_arity": [list(n.arity) for n in nodes], "grid": grid, "k": k, "dtype": DTYPES[cfg["dtype"]]}
+    return {**arch, "width": width, "mult_arity": [list(n.arity) for n in nodes], "grid": grid, "k": k,
+            "dtype": DTYPES[cfg["dtype"]]}
 
 
 def config_fields(config_cls) -> tuple[str, ...]:

@@ -101,7 +101,8 @@ class KAN(nn.Module):
             raise ValueError("device='meta' is not supported: a KAN fits its initial splines by least squares, "
                              "which needs real numbers; build it on 'cpu' (or another device) instead")
         self.config = KANConfig(
-            width=[n.spec() for n in nodes], mult_arity=[list(n.arity) for n in nodes], grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,
+            width=[n.spec() for n in nodes], mult_arity=[list(n.arity) for n in nodes],
+            grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,
             scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma, base_fun=_check_base_fun(base_fun),
             grid_eps=grid_eps, grid_extend=grid_extend, grid_range=(float(grid_range[0]), float(grid_range[1])),
             sp_trainable=sp_trainable, sb_trainable=sb_trainable, sparse_init=sparse_init,
@@ -245,7 +246,8 @@ class KAN(nn.Module):
         """Every edge's output on data x (default: the last fit's inputs), for plots and inspection.
 
         Per layer l: (inputs (B, width[l]), edge outputs (B, width[l], width_out[l+1])), numeric plus symbolic
-        parts; a switched-off edge gives 0. (An edge ends on a subnode: see :mod:`kanlab.nodes`.) Not differentiable (forward never forms this tensor).
+        parts; a switched-off edge gives 0. (An edge ends on a subnode: see :mod:`kanlab.nodes`.) Not
+        differentiable (forward never forms this tensor).
         """
         x = self.data_or_fit_input(x, "compute activations on")
         out = []

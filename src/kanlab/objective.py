@@ -34,7 +34,8 @@ def applies(model: KAN, params: list[Tensor], x: Tensor) -> bool:
     """Whether :class:`FlatObjective` computes ``model``'s objective on inputs x for this parameter list: a KAN
     whose forward is the stock one (no subclass override, unless the subclass declares ``_forward_is_core``: it
     computes the same function, as :class:`kanlab.pykan.KAN` does while caching its input; no hooks), all layers
-    on the native kernels, no multiplication nodes, and parameters that are only the layers' and the symbolic layers' own."""
+    on the native kernels, no multiplication nodes, and parameters that are only the layers' and the symbolic
+    layers' own."""
     same_forward = type(model).forward is KAN.forward or getattr(type(model), "_forward_is_core", False)
     if not same_forward or type(model).layer_inputs is not KAN.layer_inputs or model.has_mult:
         return False

@@ -76,7 +76,8 @@ def auto_swap(model: KAN, x: Tensor | None = None, sweeps: int = 2) -> KAN:
     order = [torch.arange(w) for w in model.width]
 
     def permuted() -> list[Tensor]:  # edges end on subnodes: a node's subnodes move with it
-        subs = [[sub for node in order[l].tolist() for sub in spec.subnodes(node)] for l, spec in enumerate(model.nodes)]
+        subs = [[sub for node in order[l].tolist() for sub in spec.subnodes(node)]
+                for l, spec in enumerate(model.nodes)]
         return [s[order[l]][:, subs[l + 1]] for l, s in enumerate(scores)]
 
     for _ in range(as_int(sweeps, "sweeps", minimum=1)):

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import torch
 from torch import Tensor
 
 from .hypothesis import Fn, _check, _float64, jacobian, test_general_separability, test_separability, test_symmetry

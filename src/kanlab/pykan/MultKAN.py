@@ -83,7 +83,8 @@ class KAN(_model.KAN):
                  device="cpu"):
         if width is None:
             raise TypeError("KAN needs a width, e.g. KAN(width=[2, 5, 1])")
-        super().__init__(width, mult_arity=mult_arity, grid=grid, k=k, noise_scale=noise_scale, scale_base_mu=scale_base_mu,
+        super().__init__(width, mult_arity=mult_arity, grid=grid, k=k, noise_scale=noise_scale,
+                         scale_base_mu=scale_base_mu,
                          scale_base_sigma=scale_base_sigma, base_fun=base_fun, grid_eps=grid_eps,
                          grid_range=tuple(grid_range), grid_extend="average", sp_trainable=sp_trainable,
                          sb_trainable=sb_trainable,
