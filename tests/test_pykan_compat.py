@@ -579,3 +579,31 @@ fig = model.plot(in_vars=['a', 'b', 'c', 'd'])
     assert ns["score"].shape == (4,) and model.input_id == [0, 2] and model.width[0] == 2
     texts = {t.get_text() for ax in ns["fig"].axes for t in ax.texts}
     assert {"a", "c"} <= texts and not {"b", "d"} & texts
+
+
+def test_get_derivative_hessian_through_the_layer():
+    from kanlab.pykan.MultKAN import KAN as PKAN
+    from kanlab.pykan.utils import get_derivative
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = PKAN(width=[1, 2, 1], seed=0, auto_save=False)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    x = torch.rand(50, 1, dtype=torch.float64) * 2 - 1
+    y = x**2
+    hess = get_derivative(model, x, y, derivative="hessian")
+    grad0 = get_derivative(model, x, y, derivative="jacobian")
+    params = [p for p in model.parameters() if p.requires_grad]
+    assert hess.shape == (grad0.numel(), grad0.numel())
+    torch.testing.assert_close(hess, hess.t())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    for k in (0, grad0.numel() // 2, grad0.numel() - 1):  # central differences of the gradient
+        cols = []
+        for step in (1e-5, -1e-5):
+            moved = flat.clone()
+            moved[k] += step
+            torch.nn.utils.vector_to_parameters(moved, params)
+            cols.append(get_derivative(model, x, y, derivative="jacobian"))
+        torch.nn.utils.vector_to_parameters(flat, params)
+        torch.testing.assert_close(hess[:, k], (cols[0] - cols[1]) / 2e-5, atol=1e-6, rtol=1e-4)

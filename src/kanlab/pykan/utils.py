@@ -147,23 +147,23 @@ def get_derivative(model: Callable[[Tensor], Tensor], inputs: Tensor, labels: Te
     flat gradient (P,), 'hessian' the (P, P) Hessian (pykan's helper; the penalty options are not supported)."""
     if lamb != 0 or loss_mode != "pred":
         raise NotImplementedError("get_derivative supports loss_mode='pred' without a penalty (lamb=0)")
+    if derivative not in ("jacobian", "hessian"):
+        raise ValueError(f"derivative must be 'jacobian' or 'hessian', got {derivative!r}")
+    # plain autograd, row by row: torch.func's transforms (pykan's route) cannot run through the layer's fused
+    # kernels, while double backward can (it is what physics-informed losses use)
     params = [p for p in model.parameters() if p.requires_grad]
-    shapes = [p.shape for p in params]
-    flat0 = torch.cat([p.detach().reshape(-1) for p in params])
-
-    def loss(flat: Tensor) -> Tensor:
-        chunks, out = flat.split([s.numel() for s in shapes]), {}
-        names = [n for n, p in model.named_parameters() if p.requires_grad]
-        for n, c, s in zip(names, chunks, shapes):
-            out[n] = c.view(s)
-        pred = torch.func.functional_call(model, out, (inputs,))
-        return torch.mean((pred - labels) ** 2)
-
-    if derivative == "jacobian":
-        return torch.func.grad(loss)(flat0)
-    if derivative == "hessian":
-        return torch.func.hessian(loss)(flat0)
-    raise ValueError(f"derivative must be 'jacobian' or 'hessian', got {derivative!r}")
+    with torch.enable_grad():
+        loss = torch.mean((model(inputs) - labels) ** 2)
+        grads = torch.autograd.grad(loss, params, create_graph=derivative == "hessian", allow_unused=True)
+        flat = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)])
+        if derivative == "jacobian":
+            return flat.detach()
+        rows = []
+        for k in range(flat.numel()):
+            row = torch.autograd.grad(flat[k], params, retain_graph=True, allow_unused=True) \
+                if flat[k].requires_grad else [None] * len(params)
+            rows.append(torch.cat([(torch.zeros_like(p) if r is None else r).reshape(-1) for r, p in zip(row, params)]))
+    return torch.stack(rows).detach()
 
 
 def sparse_mask(in_dim: int, out_dim: int) -> Tensor:
