@@ -607,3 +607,19 @@ def test_get_derivative_hessian_through_the_layer():
             cols.append(get_derivative(model, x, y, derivative="jacobian"))
         torch.nn.utils.vector_to_parameters(flat, params)
         torch.testing.assert_close(hess[:, k], (cols[0] - cols[1]) / 2e-5, atol=1e-6, rtol=1e-4)
+
+
+def test_reg_is_the_core_penalty_on_the_cached_input():
+    from kanlab.pykan.MultKAN import KAN as PKAN
+    from kanlab.regularize import regularization
+
+    model = PKAN(width=[2, 3, 1], seed=0, auto_save=False)
+    x = torch.rand(64, 2) * 2 - 1
+    model(x)
+    for metric in ("edge_forward_spline_n", "edge_backward"):
+        value = model.reg(metric, 1.0, 2.0, 0.5, 0.1)
+        expected = regularization(model, model.layer_inputs(x), 1.0, 2.0, 0.5, 0.1, metric)
+        torch.testing.assert_close(value, expected)
+        assert value.requires_grad
+    with pytest.raises(ValueError, match="unknown reg_metric"):
+        model.reg("nope")

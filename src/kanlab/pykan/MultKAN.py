@@ -337,6 +337,15 @@ class KAN(_model.KAN):
         self.log_history("fit")
         return {key: [np.float64(v) for v in vals] for key, vals in hist.items()}
 
+    def reg(self, reg_metric="edge_forward_spline_n", lamb_l1=1.0, lamb_entropy=2.0, lamb_coef=0.0,
+            lamb_coefdiff=0.0) -> Tensor:
+        """pykan's penalty on the last forward's input, differentiable (for hand-written training loops)."""
+        from ..regularize import check_reg_metric, regularization
+
+        acts = self.layer_inputs(self._cached("reg"))
+        return regularization(self, acts, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff,
+                              check_reg_metric(reg_metric))
+
     # ------------------------------------------------------------------ pruning (pykan: prune_edge in place)
     def prune_edge(self, threshold: float = 3e-2, log_history: bool = True) -> None:
         """Switch off edges scoring below ``threshold``, in place (pykan's semantics)."""
