@@ -132,6 +132,25 @@ def rows() -> list[tuple[str, str, str]]:
                 cells.append(f"fails: {type(e).__name__}: {str(e)[:60]}")
         out.append((f"kanpiler({expr})", *cells))
 
+    # surgery on a numeric model: does the function survive?
+    xs2 = torch.rand(50, 2, generator=gen) * 2 - 1
+    for name, edit in (("expand_width(1, 1)", lambda m: m.expand_width(1, 1)),
+                       ("expand_depth()", lambda m: m.expand_depth())):
+        cells = []
+        for make, in_place in ((lambda: quiet(PykanKAN, width=[2, 3, 1], seed=0, auto_save=False), True),
+                               (lambda: KAN(width=[2, 3, 1], seed=0), False)):
+            model = make()
+            with torch.no_grad():
+                before = model(xs2)
+            try:
+                result = quiet(edit, model)
+                grown = model if in_place else result
+                with torch.no_grad():
+                    cells.append(f"output changes by {float((grown(xs2) - before).abs().max()):.2g}")
+            except Exception as e:  # a failure is a result here
+                cells.append(f"fails: {type(e).__name__}: {str(e)[:50]}")
+        out.append((f"{name} on a numeric [2,3,1] model", *cells))
+
     # pykan's Interp_1 workflow: x*y from data with a [2,[5,2],1] model
     def workflow(make, ds):
         t0 = time.perf_counter()
