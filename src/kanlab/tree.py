@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .hypothesis import Fn, _check, _float64, jacobian, test_general_separability, test_separability, test_symmetry
 
-__all__ = ["Tree", "find_tree", "plot_tree", "symmetry_var_scores", "test_symmetry_var"]
+__all__ = ["Tree", "find_tree", "label_tree", "plot_tree", "symmetry_var_scores", "test_symmetry_var"]
 
 
 @dataclass
@@ -89,14 +89,15 @@ def find_tree(f: Fn, x: Tensor, sym_th: float = 1e-3, sep_th: float = 1e-1, test
     if n == 1:
         levels.append([[0]])
     _order(levels)
-    tree = Tree(levels)
-    for l in range(1, len(levels)):
-        labels = []
-        for k in range(len(levels[l])):
-            kids = tree.children(l, k)
-            labels.append(_property(f, x, kids, sep_th) if test_properties and len(kids) > 1 else
-                          ("Id" if len(kids) == 1 else ""))
-        tree.properties.append(labels)
+    return label_tree(Tree(levels), f, x, sep_th, test_properties)
+
+
+def label_tree(tree: Tree, f: Fn, x: Tensor, sep_th: float = 1e-1, test_properties: bool = True) -> Tree:
+    """Fill ``tree.properties``: 'Id' for a group passed through, else how its children combine (:func:`_property`),
+    or '' without ``test_properties``. x: float64 samples (see :func:`find_tree`)."""
+    tree.properties = [["Id" if len(kids) == 1 else (_property(f, x, kids, sep_th) if test_properties else "")
+                        for kids in (tree.children(l, k) for k in range(len(tree.levels[l])))]
+                       for l in range(1, len(tree.levels))]
     return tree
 
 
@@ -119,13 +120,13 @@ def plot_tree(f: Fn, x: Tensor, in_var: Sequence | None = None, style: str = "tr
     box over its variables). Returns the :class:`Tree`, with the Figure in ``tree.figure``."""
     if style not in ("tree", "box"):
         raise ValueError(f"style must be 'tree' or 'box', got {style!r}")
+    from .plot import _figure, _label  # matplotlib stays lazy
+
     tree = find_tree(f, x, sym_th=sym_th, sep_th=sep_th, test_properties=not skip_sep_test)
     n = len(tree.levels[0])
     names = [f"$x_{{{i + 1}}}$" for i in range(n)] if in_var is None else [_label(v) for v in in_var]
     if len(names) != n:
         raise ValueError(f"in_var has {len(names)} names but x has {n} columns")
-    from .plot import _figure
-
     if ax is None:
         fig = _figure(figsize=(max(3.0, 0.9 * n), 1.0 + 0.9 * len(tree.levels)))
         ax = fig.subplots()
@@ -162,17 +163,6 @@ def _box(x0: float, y0: float, w: float, h: float):
     from matplotlib.patches import FancyBboxPatch
 
     return FancyBboxPatch((x0, y0), w, h, boxstyle="round,pad=0.02", fill=False, lw=1.2)
-
-
-def _label(v) -> str:
-    try:
-        import sympy
-
-        if isinstance(v, sympy.Basic):
-            return f"${sympy.latex(v)}$"
-    except ImportError:  # pragma: no cover
-        pass
-    return str(v)
 
 
 # ---------------------------------------------------------------------- a given combination

@@ -63,15 +63,7 @@ def get_molecule(model, x, sym_th=1e-3, verbose=True) -> list[list[list[int]]]:
 def get_tree_node(model, x, moleculess, sep_th=1e-2, skip_test=True) -> tuple[list[list[int]], list[list[str]]]:
     """(arities, properties) per level above the inputs, for the levels ``moleculess`` from get_molecule."""
     tree = _tree.Tree([[list(g) for g in level] for level in moleculess])
-    for l in range(1, len(tree.levels)):
-        labels = []
-        for k in range(len(tree.levels[l])):
-            kids = tree.children(l, k)
-            if len(kids) == 1:
-                labels.append("Id")
-            else:
-                labels.append("" if skip_test else _tree._property(model, _h._check(x), kids, sep_th))
-        tree.properties.append(labels)
+    _tree.label_tree(tree, _h._float64(model), _h._check(x), sep_th, test_properties=not skip_test)
     return tree.arities, tree.properties
 
 
