@@ -164,6 +164,11 @@ def fit(
     validation_split: float = 0.0,
     patience: int | None = None,
     reg_metric: str = "edge_forward_spline_n",
+    distributed: bool = False,
+    checkpoint: str | None = None,
+    checkpoint_every: int | None = None,
+    resume=None,
+    **distributed_kw,
 ) -> dict[str, list[float]]:
     """Train ``model`` in place on a pykan-style dataset dict, or by epochs on data that does not fit one batch.
 
@@ -191,9 +196,34 @@ def fit(
     singularity_avoiding: evaluate symbolic edges with their safe variants (1/x, log, ... bounded by about y_th),
         in training and in the reported losses.
 
+    distributed: train data-parallel over the ``torch.distributed`` process group (launch with ``torchrun``);
+        checkpoint, checkpoint_every, resume: write the training state every N steps and continue a killed run
+        from it. These (and sharded=, world_size=, threads=, backend=, grid_samples=) go to
+        :func:`kanlab.distributed.fit_distributed`, which has no ``metrics``, ``patience`` or validation split.
+
     Returns the history: ``train_loss`` and ``test_loss`` (RMSE when the labels match the predictions' shape,
     otherwise the loss_fn value), ``reg`` (the penalty before multiplying by lamb), plus one list per metric.
     """
+    unknown = sorted(set(distributed_kw) - {"sharded", "world_size", "threads", "backend", "grid_samples"})
+    if unknown:
+        raise TypeError(f"fit() got unexpected keyword argument(s) {unknown}")
+    if distributed or checkpoint is not None or resume not in (None, False) or distributed_kw:
+        from .distributed import fit_distributed
+
+        unsupported = [name for name, value in (("metrics", metrics), ("val_data", val_data),
+                                                ("validation_split", validation_split), ("patience", patience))
+                       if value]
+        if unsupported:
+            raise ValueError(f"fit: {', '.join(unsupported)} cannot be combined with distributed=True, checkpoint= "
+                             "or resume=")
+        return fit_distributed(
+            model, dataset, opt=opt, steps=steps, log=log, lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy,
+            lamb_coef=lamb_coef, lamb_coefdiff=lamb_coefdiff, update_grid=update_grid,
+            grid_update_num=grid_update_num, loss_fn=loss_fn, lr=lr, start_grid_update_step=start_grid_update_step,
+            stop_grid_update_step=stop_grid_update_step, batch=batch, progress=progress, seed=seed,
+            callbacks=callbacks, singularity_avoiding=singularity_avoiding, y_th=y_th, reg_metric=reg_metric,
+            epochs=epochs, distributed=distributed, checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+            resume=resume, **distributed_kw)
     if _is_stream(dataset):
         from .epochs import fit_epochs
 

@@ -171,6 +171,19 @@ def _fold_values(mask: Tensor, sb: Tensor, sp: Tensor, coef: Tensor) -> Tensor:
     return _fold_torch(mask, sb, sp, coef)
 
 
+def _standard_strides(t: Tensor) -> Tensor:
+    """t itself when its strides are the standard ones; else a view with them when its memory is contiguous (a
+    slice along a size-1 dimension keeps the parent's stride there, which DDP's gradient buckets warn about), else
+    a contiguous copy."""
+    if not t.is_contiguous():
+        return t.contiguous()
+    stride, standard = 1, []
+    for size in reversed(t.shape):
+        standard.append(stride)
+        stride *= size
+    return t if t.stride() == tuple(reversed(standard)) else t.reshape(-1).view(t.shape)
+
+
 def _fold_grads(grad_w: Tensor, mask: Tensor, sp: Tensor, coef: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """dL/dscale_base, dL/dscale_sp, dL/dcoef from dL/dweight (in, 1 + nb, out): one native pass, or
     differentiable torch ops under create_graph or off the CPU."""
@@ -179,7 +192,7 @@ def _fold_grads(grad_w: Tensor, mask: Tensor, sp: Tensor, coef: Tensor) -> tuple
     else:
         gs = grad_w[:, 1:, :].transpose(1, 2)  # (in, out, nb)
         g_wb, g_ws, g_coef = grad_w[:, 0, :], (gs * coef).sum(-1), gs * (mask * sp).unsqueeze(-1)
-    return g_wb * mask, g_ws * mask, g_coef
+    return g_wb * mask, g_ws * mask, _standard_strides(g_coef)
 
 
 class _KANLayerFoldFunction(torch.autograd.Function):
@@ -222,7 +235,7 @@ def _fold_layer_backward(grad_out: Tensor, x: Tensor, mask: Tensor, sb: Tensor, 
         return grad_x, None, None, None
     if direct:  # the kernel already took the fold's gradient
         g_wb, g_ws, g_coef = grad_w
-        return grad_x, g_wb * mask, g_ws * mask, g_coef
+        return grad_x, g_wb * mask, g_ws * mask, _standard_strides(g_coef)
     return (grad_x, *_fold_grads(grad_w, mask, sp, coef))
 
 

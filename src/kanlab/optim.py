@@ -135,6 +135,37 @@ class LBFGS:
         """Forget the curvature history (after an undone step, say): the next step starts as gradient descent."""
         self.state[self._params[0]] = {}
 
+    def state_dict(self) -> dict:
+        """The learning rate and curvature history as tensors and numbers (no numpy), for checkpoints:
+        ``torch.save`` it and ``torch.load(..., weights_only=True)`` reads it back."""
+        st = self.state[self._params[0]]
+        out: dict = {"lr": self.param_groups[0]["lr"]}
+        for key, value in st.items():
+            if isinstance(value, list):
+                out[key] = [torch.as_tensor(v).clone() for v in value] if key != "ro" else list(value)
+            elif isinstance(value, np.ndarray):
+                out[key] = torch.from_numpy(value.copy())
+            elif isinstance(value, Tensor):
+                out[key] = value.detach().clone()
+            else:
+                out[key] = value
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned; vectors come back in this optimizer's algebra (numpy on the
+        CPU), so the next step continues exactly where the saved one stopped."""
+        state = dict(state)
+        self.param_groups[0]["lr"] = float(state.pop("lr"))
+        st: dict = {}
+        for key, value in state.items():
+            if isinstance(value, list) and key != "ro":
+                st[key] = [self._as_vector(torch.as_tensor(v).clone()) for v in value]
+            elif isinstance(value, Tensor):
+                st[key] = self._as_vector(value.clone())
+            else:
+                st[key] = value
+        self.state[self._params[0]] = st
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params:
             if p.grad is None:
