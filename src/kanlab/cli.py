@@ -139,10 +139,27 @@ def _cmd_fit(args) -> int:
     data = {"train_input": x[tr], "train_label": y[tr], "test_input": x[te], "test_label": y[te]}
     width = [len(features), *args.width, 1]
     model = KAN(width=width, grid=args.grid, k=args.k, seed=args.seed, dtype=torch.float64)
-    hist = model.fit(data, steps=args.steps, lamb=args.lamb, progress=args.progress)
+    if args.resume and not args.checkpoint:
+        raise UserError("--resume continues from --checkpoint; pass it too")
+    if args.checkpoint_every < 1:
+        raise UserError(f"--checkpoint-every must be at least 1, got {args.checkpoint_every}")
+    kw = {}
+    if args.distributed or args.checkpoint:
+        kw = dict(distributed=args.distributed, checkpoint=args.checkpoint,
+                  checkpoint_every=args.checkpoint_every if args.checkpoint else None, resume=args.resume or None)
+    try:
+        hist = model.fit(data, steps=args.steps, lamb=args.lamb, progress=args.progress, **kw)
+    except RuntimeError as err:
+        if args.distributed and "process group" in str(err):
+            raise UserError(str(err)) from None
+        raise
     if not hist["test_loss"]:
         raise UserError("training produced NaN/inf at its first step (are the data's magnitudes extreme?); "
                         "nothing was saved")
+    from .distributed import is_main
+
+    if not is_main():  # the other ranks hold the same model: rank 0 alone writes it
+        return 0
     extra = {"features": features, "target": args.target}
     try:
         model.save(args.out, extra=extra)
@@ -232,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.add_argument("--out", default="model.kan", help="where to save the model (default: model.kan)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes torchrun starts: torchrun --nproc_per_node=N -m kanlab "
+                        "fit ... --distributed (rank 0 saves and prints)")
+    p.add_argument("--checkpoint", help="write the training state here every --checkpoint-every steps")
+    p.add_argument("--checkpoint-every", type=int, default=10, metavar="N", help="steps between checkpoints (10)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint when it exists")
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("predict", help="predict the target for the rows of a CSV file")

@@ -207,7 +207,8 @@ def fit(
     unknown = sorted(set(distributed_kw) - {"sharded", "world_size", "threads", "backend", "grid_samples"})
     if unknown:
         raise TypeError(f"fit() got unexpected keyword argument(s) {unknown}")
-    if distributed or checkpoint is not None or resume not in (None, False) or distributed_kw:
+    if distributed or checkpoint is not None or checkpoint_every is not None or resume not in (None, False) \
+            or distributed_kw:
         from .distributed import fit_distributed
 
         unsupported = [name for name, value in (("metrics", metrics), ("val_data", val_data),
