@@ -49,7 +49,7 @@ def _subsample(x: Tensor, y: Tensor, most: int = _MAX_SAMPLES) -> tuple[Tensor, 
     """At most ``most`` points, evenly spread over the x-sorted samples (deterministic)."""
     order = torch.argsort(x)
     if x.numel() > most:
-        order = order[torch.linspace(0, x.numel() - 1, most).round().long()]
+        order = order[torch.linspace(0, x.numel() - 1, most, device=x.device).round().long()]
     return x[order], y[order]
 
 
@@ -112,8 +112,8 @@ def fit_affine(x: Tensor, y: Tensor, fn: SymbolicFunction, a_range: tuple[float,
     best = -math.inf
     xg, yg = _subsample(x, y, _GRID_SAMPLES)  # the grid only finds the basin; the polish uses every sample
     for _ in range(iterations):
-        a = torch.linspace(a_lo, a_hi, grid_number, dtype=torch.float64)
-        b = torch.linspace(b_lo, b_hi, grid_number, dtype=torch.float64)
+        a = torch.linspace(a_lo, a_hi, grid_number, dtype=torch.float64, device=x.device)
+        b = torch.linspace(b_lo, b_hi, grid_number, dtype=torch.float64, device=x.device)
         with torch.no_grad():
             r2 = _r2_grid(fn.torch_fn(a[:, None, None] * xg + b[None, :, None]), yg)  # (G, G)
         idx = int(torch.argmax(r2))
@@ -138,7 +138,7 @@ def _polish(x: Tensor, y: Tensor, fn: SymbolicFunction, a: float, b: float, r2: 
     if steps <= 0:
         return a, b, r2
     c, d = _linear(fn.torch_fn(a * x + b), y)
-    p = torch.tensor([a, b, c, d], dtype=torch.float64)
+    p = torch.tensor([a, b, c, d], dtype=torch.float64, device=x.device)
     lam = 1e-3
 
     def residual(q: Tensor) -> Tensor:
