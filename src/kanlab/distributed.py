@@ -423,28 +423,32 @@ class _Run:
         self.ckpt_path, self.checkpoint_every, self.signature = ckpt_path, checkpoint_every, signature
         self.grid_samples = grid_samples
         self.sa, self.y_th = reg_kw["singularity_avoiding"], reg_kw["y_th"]
+        self._rmse_like = True  # report RMSE (labels shaped like the predictions) or the mean loss_fn value
 
     # ---------------------------------------------------------------- pieces
-    def _objective(self, xb: Tensor, yb: Tensor, share: float):
-        """(global objective, this rank's predictions, penalty): gradients reduced by DDP, values all-reduced."""
+    def _objective(self, xb: Tensor, yb: Tensor, share: float) -> tuple[float, float, Tensor]:
+        """(global objective, global train metric on these predictions, penalty) in one all-reduce; the
+        gradients are reduced by DDP during the backward."""
         self.optimizer.zero_grad()
         loss, value, pred, reg = self.wrapped(xb, yb, share)
         loss.backward()
-        (total,) = self.comm.sum([float(value.detach())], value)
-        return total, pred.detach(), reg.detach()
+        total, *metric = self.comm.sum([float(value.detach()), *self._parts(pred.detach(), yb)], value)
+        return total, self._metric(*metric), reg.detach()
 
-    def _rmse(self, pred: Tensor, y: Tensor) -> float:
-        """RMSE (or the mean loss_fn value) over every rank's rows."""
+    def _parts(self, pred: Tensor, y: Tensor) -> tuple[float, float]:
+        """This rank's (sum, count) of the reported metric: squared errors, or loss_fn values times rows."""
         if pred.shape == y.shape:
-            sq, n = self.comm.sum([float(((pred - y) ** 2).sum()), pred.numel()], pred)
-            return math.sqrt(sq / max(n, 1))
-        value, n = self.comm.sum([float(self.objective_fn(pred, y)) * y.shape[0], y.shape[0]], pred)
-        return value / max(n, 1)
+            return float(((pred - y) ** 2).sum()), float(pred.numel())
+        return float(self.objective_fn(pred, y)) * y.shape[0], float(y.shape[0])
 
-    def _finite(self, value: float) -> bool:
-        ok = math.isfinite(value) and all(bool(torch.isfinite(p).all()) for p in self.params)
-        (bad,) = self.comm.sum([0.0 if ok else 1.0], self.params[0])
-        return bad == 0
+    def _metric(self, total: float, n: float) -> float:
+        """RMSE (or the mean loss_fn value) from summed parts; which one depends on the shapes, the same on all
+        ranks."""
+        mean = total / max(n, 1.0)
+        return math.sqrt(mean) if self._rmse_like else mean
+
+    def _params_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.params)
 
     def _save(self, done: int, history: dict, gen: torch.Generator | None, final: bool = False) -> None:
         if self.ckpt_path is None or not self.comm.ctx.is_main:
@@ -522,7 +526,11 @@ class _Run:
             backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
             try:
                 xb, yb = rows("train", ids_tr)
-                (n_batch,) = comm.sum([xb.shape[0]], xb)
+                if sharded:
+                    (n_batch,) = comm.sum([xb.shape[0]], xb)
+                else:
+                    n_batch = n_tr_all if ids_tr is None else len(ids_tr)
+                self._rmse_like = yb.shape == (xb.shape[0], model.width[-1])
                 if update_grid and start_grid <= step < stop_grid and step % grid_every == 0:
                     model.update_grid(_grid_rows(xb, comm, self.grid_samples))
                 if not full:
@@ -539,19 +547,23 @@ class _Run:
                         return torch.tensor(total, dtype=torch.float64)  # never the default dtype
 
                     self.optimizer.step(closure)
-                    with torch.no_grad():
-                        pred = model(xb, self.sa, self.y_th)
+                    with torch.no_grad():  # the closure's last call may be a line-search probe
+                        train_parts = self._parts(model(xb, self.sa, self.y_th), yb)
                     reg = state["reg"]
                 else:
-                    _, pred, reg = self._objective(xb, yb, share)
+                    _, train, reg = self._objective(xb, yb, share)
                     self.optimizer.step()
-                train = self._rmse(pred, yb)
-                with torch.no_grad():
-                    test = self._rmse(model(xt, self.sa, self.y_th), yt)
+                    train_parts = ()
+                with torch.no_grad():  # one all-reduce: test metric, (train metric,) and whether any rank failed
+                    sums = comm.sum([*self._parts(model(xt, self.sa, self.y_th), yt), *train_parts,
+                                     0.0 if self._params_finite() else 1.0], xb)
+                test = self._metric(*sums[:2])
+                if train_parts:
+                    train = self._metric(*sums[2:4])
             except BaseException:
                 model.load_state_dict(backup)
                 raise
-            if not self._finite(train):
+            if sums[-1] or not math.isfinite(train):
                 model.load_state_dict(backup)
                 warnings.warn(f"fit: step {step} produced NaN/inf; stopped and restored the parameters from before "
                               "it", RuntimeWarning, stacklevel=3)
@@ -611,26 +623,24 @@ class _Run:
                     if epoch == begin and len(kept) < 10:
                         kept.append(xb.detach())
                     (n_batch,) = comm.sum([xb.shape[0]], xb)
-                    total, pred, reg = self._objective(xb, yb, xb.shape[0] / n_batch)
+                    self._rmse_like = False  # the epoch's mean: parts are loss values times rows
+                    total, part, reg = self._objective(xb, yb, xb.shape[0] / n_batch)
                     if not math.isfinite(total):
                         failed = True
                         break
                     self.optimizer.step()
-                    with torch.no_grad():
-                        part = self.objective_fn(pred, yb) if not self.regression else torch.mean((pred - yb) ** 2)
-                    sq += float(part) * xb.shape[0]
-                    regs += float(reg) * xb.shape[0]
-                    seen += xb.shape[0]
+                    sq += part * n_batch  # the global batch's mean loss, times its rows
+                    regs += float(reg) * n_batch
+                    seen += n_batch
             except BaseException:
                 model.load_state_dict(good)
                 raise
-            (bad,) = comm.sum([1.0 if failed else 0.0], self.params[0])
-            if bad or not self._finite(0.0):
+            (bad,) = comm.sum([0.0 if not failed and self._params_finite() else 1.0], self.params[0])
+            if bad:
                 model.load_state_dict(good)
                 warnings.warn(f"fit: epoch {epoch} produced NaN/inf; stopped and restored the parameters from before "
                               "it", RuntimeWarning, stacklevel=3)
                 break
-            sq, regs, seen = comm.sum([sq, regs, seen], self.params[0])
             mean = sq / max(seen, 1)
             history["train_loss"].append(math.sqrt(mean) if self.regression else mean)
             history["reg"].append(regs / max(seen, 1))
