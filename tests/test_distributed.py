@@ -246,3 +246,11 @@ def test_ranks_split_the_cores():
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_bench_gpu_without_cuda_says_so_and_exits_0():
+    script = Path(__file__).parent.parent / "benchmarks" / "bench_gpu.py"
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "no CUDA device" in proc.stdout
