@@ -27,6 +27,8 @@ def test_python_snippets_run(tmp_path, monkeypatch):
     assert len(blocks) >= 5
     try:
         for n, code in enumerate(blocks):
+            if "distributed=True" in code:  # a torchrun script: test_distributed_snippet_runs_under_torchrun
+                continue
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):
                 exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - this test runs the docs
@@ -55,8 +57,18 @@ def test_python_snippets_run(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["kanlab-demo.png"]  # the quick start's explicit path=..., nothing else
 
 
+def test_distributed_snippet_runs_under_torchrun(tmp_path):
+    (code,) = [b for b in _blocks("python") if "distributed=True" in b]
+    (tmp_path / "train.py").write_text(code)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "train.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(os.listdir(tmp_path)) == ["model.kan", "run.ckpt", "train.py"]  # rank 0 alone saved
+
+
 def test_command_line_snippet_runs(tmp_path):
-    (block,) = [b for b in _blocks("bash") if "kanlab fit" in b]
+    (block,) = [b for b in _blocks("bash") if "kanlab fit" in b and "torchrun" not in b]
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (200, 2))
     np.savetxt(tmp_path / "data.csv", np.column_stack([x, np.sin(3 * x[:, 0]) + x[:, 1] ** 2]), delimiter=",",

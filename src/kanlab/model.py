@@ -7,6 +7,8 @@ and leave the original untouched.
 
 from __future__ import annotations
 
+import logging
+
 import copy
 import operator
 from dataclasses import asdict, dataclass, field
@@ -427,6 +429,28 @@ class KAN(nn.Module):
         return plot_activation(self, l, i, j, x=x, path=path)
 
     # ------------------------------------------------------------------ symbolic (delegating)
+    def explore(self, x: Tensor | None = None, path=None, **kwargs) -> str:
+        """A self-contained interactive HTML page of the model; see :func:`kanlab.explore.explore`."""
+        from .explore import explore
+
+        return explore(self, x, path, **kwargs)
+
+    def _repr_html_(self) -> str | None:
+        """The explorer, when a notebook displays the model; None (the plain repr) if it cannot be drawn."""
+        from .explore import repr_html
+
+        try:
+            return repr_html(self)
+        except Exception as err:  # a notebook display must never raise; say why in the log
+            logging.getLogger(__name__).info("no HTML view of the model: %s", err)
+            return None
+
+    def apply_choices(self, patch, x: Tensor | None = None) -> "KAN":
+        """A new model with the explorer's exported choices applied; see :func:`kanlab.explore.apply_choices`."""
+        from .explore import apply_choices
+
+        return apply_choices(self, patch, x)
+
     def set_mode(self, l: int, i: int, j: int, mode: str) -> None:
         """Edge (l, i, j) is numeric ('n'), symbolic ('s') or both ('ns')."""
         if mode not in ("n", "s", "ns", "sn"):
