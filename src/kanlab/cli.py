@@ -215,6 +215,17 @@ def _cmd_formula(args) -> int:
     return 0
 
 
+def _cmd_explore(args) -> int:
+    if args.max_candidate_edges < 0:
+        raise UserError(f"--max-candidate-edges must be >= 0, got {args.max_candidate_edges}")
+    _check_out(args.out, "the page")
+    model = _load(args.model)
+    x = _features(model, args.data) if args.data else None
+    model.explore(x, path=args.out, max_candidate_edges=args.max_candidate_edges)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_plot(args) -> int:
     _check_out(args.out, "the picture")
     model = _load(args.model)
@@ -267,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--auto", metavar="DATA.csv", help="first snap numeric edges to library functions on this data")
     p.set_defaults(func=_cmd_formula)
+
+    p = sub.add_parser("explore", help="write an interactive HTML page of the model (no server needed)")
+    p.add_argument("model")
+    p.add_argument("-o", "--out", default="model.html", help="the HTML file (default: model.html)")
+    p.add_argument("--data", help="CSV with the input columns: curve ranges, histograms, symbolic candidates")
+    p.add_argument("--max-candidate-edges", type=int, default=50, metavar="N",
+                   help="fit symbolic candidates for the N most important edges (default: 50)")
+    p.set_defaults(func=_cmd_explore)
 
     p = sub.add_parser("plot", help="draw the network diagram to an image file")
     p.add_argument("model"), p.add_argument("out", help="image file, e.g. net.png")

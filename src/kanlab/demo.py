@@ -2,9 +2,9 @@
 f(x1, x2) = exp(sin(pi x1) + x2^2).
 
 Run with `make demo` (or `make demo OUT=some/folder`, or `kanlab demo --out folder`). Prints the width and test
-RMSE after each stage (float64),
-the formula and its LaTeX, and saves the diagram of the pruned, symbolic network as kanlab-demo.png in the folder
-given by --out (default: the current directory).
+RMSE after each stage (float64), the formula and its LaTeX, and saves the diagram of the pruned, symbolic network
+as kanlab-demo.png and its interactive explorer page as kanlab-demo.html in the folder given by --out (default: the
+current directory).
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     png = out_dir / "kanlab-demo.png"
     model.plot(in_vars=variables, out_vars=["f"], title=f"${to_latex(formula)}$", path=str(png))
     print(f"diagram saved to {png.resolve()}")
+    page = out_dir / "kanlab-demo.html"
+    model.explore(dataset["train_input"], path=page, in_vars=[str(v) for v in variables], out_vars=["f"], lib=LIB)
+    print(f"interactive explorer saved to {page.resolve()}")
     print(f"total {time.perf_counter() - t0:.1f} s")
     if err >= 1e-6:
         print("FAIL: the formula does not match f", file=sys.stderr)

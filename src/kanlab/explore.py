@@ -29,7 +29,8 @@ from .prune import attribute
 __all__ = ["explore", "explore_data", "apply_choices", "PATCH_VERSION", "MAX_CANDIDATE_EDGES"]
 
 PATCH_VERSION = 1
-MAX_CANDIDATE_EDGES = 200  # symbolic candidates are fitted for at most this many edges, the most important first
+MAX_CANDIDATE_EDGES = 50  # symbolic candidates are fitted for at most this many edges, the most important first
+# (about 1 s per edge with the 29-function default library on one CPU core: pass lib= to narrow it)
 _POINTS = 48  # samples per curve
 _BINS = 16  # histogram bins
 _OPS = ("fix_symbolic", "unfix_symbolic", "remove_edge", "remove_node")
@@ -57,8 +58,11 @@ def _names(values: Sequence | None, n: int, prefix: str) -> list[str]:
 @torch.no_grad()
 def explore_data(model: KAN, x: Tensor | None = None, in_vars: Sequence | None = None,
                  out_vars: Sequence | None = None, lib=None, topk: int = 5,
-                 max_candidate_edges: int = MAX_CANDIDATE_EDGES, title: str | None = None) -> dict[str, Any]:
+                 max_candidate_edges: int = MAX_CANDIDATE_EDGES, title: str | None = None,
+                 progress: bool = False) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready data (see :func:`explore`)."""
+    from tqdm.auto import tqdm
+
     from .symbolic.fit import _rank, _resolve_lib, edge_samples
 
     x = model.data_or_fit_input(x, "explore", required=False)
@@ -91,7 +95,7 @@ def explore_data(model: KAN, x: Tensor | None = None, in_vars: Sequence | None =
     if x is not None and topk > 0:
         ranked = sorted(edges, key=lambda e: -(e["score"] or 0.0))[:max_candidate_edges]
         samples = {}
-        for e in ranked:
+        for e in tqdm(ranked, desc="symbolic candidates", disable=not progress):
             if e["l"] not in samples:
                 samples[e["l"]] = edge_samples(model, e["l"], x)
             inputs, values = samples[e["l"]]
@@ -139,20 +143,23 @@ def _fragment(data: Mapping[str, Any]) -> str:
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     return (f'<div class="kanlab-explorer" id="{root}"><style>{_asset("explorer.css")}</style>'
             f'<script type="application/json" class="kanlab-data">{payload}</script>'
-            f'<noscript>The kanlab explorer needs JavaScript.</noscript>'
+            f'<div class="kx-app"><noscript>The kanlab explorer needs JavaScript.</noscript></div>'
             f'<script>{_asset("explorer.js")}\nkanlabExplorer(document.getElementById("{root}"));</script></div>')
 
 
 def explore(model: KAN, x: Tensor | None = None, path: str | Path | None = None, in_vars: Sequence | None = None,
             out_vars: Sequence | None = None, lib=None, topk: int = 5,
-            max_candidate_edges: int = MAX_CANDIDATE_EDGES, title: str | None = None) -> str:
+            max_candidate_edges: int = MAX_CANDIDATE_EDGES, title: str | None = None,
+            progress: bool = False) -> str:
     """The model as one self-contained HTML document (returned; also written to ``path`` when given).
 
     x: data for the curves' ranges, histograms, attribution and candidates (default: the last fit's inputs;
-    without data the curves span the grids and no candidates are fitted). lib, topk: the candidates, as for
-    ``suggest_symbolic``; fitted for the ``max_candidate_edges`` most important edges.
+    without data the curves span the grids and no candidates are fitted). lib, topk: the candidates, ranked as
+    ``suggest_symbolic`` ranks them; fitted for the ``max_candidate_edges`` most important edges (about 1 s an edge
+    with the whole default library here; ``progress=True`` shows a bar). The page's size grows by about 1 kB per
+    edge plus 0.5 kB per candidate.
     """
-    data = explore_data(model, x, in_vars, out_vars, lib, topk, max_candidate_edges, title)
+    data = explore_data(model, x, in_vars, out_vars, lib, topk, max_candidate_edges, title, progress)
     doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
            f"<title>{html.escape(data['title'])}</title></head><body>{_fragment(data)}</body></html>\n")
     if path is not None:
@@ -160,9 +167,10 @@ def explore(model: KAN, x: Tensor | None = None, path: str | Path | None = None,
     return doc
 
 
-def repr_html(model: KAN, max_candidate_edges: int = 30) -> str:
-    """The notebook view (``KAN._repr_html_``): the explorer as a fragment, candidates for the top edges only."""
-    return _fragment(explore_data(model, max_candidate_edges=max_candidate_edges))
+def repr_html(model: KAN) -> str:
+    """The notebook view (``KAN._repr_html_``): the explorer as a fragment, without symbolic candidates, so that
+    displaying a model stays instant (``model.explore()`` fits them)."""
+    return _fragment(explore_data(model, topk=0))
 
 
 def _edge(choice: Mapping, key: str, length: int) -> list[int]:

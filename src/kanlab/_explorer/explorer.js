@@ -20,9 +20,10 @@ function kanlabExplorer(root) {
   }
 
   // ------------------------------------------------------------------ layout
-  root.textContent = "";
-  var main = el("div", { "class": "kx-main" }, root);
-  var side = el("div", { "class": "kx-side" }, root);
+  var app = root.querySelector(".kx-app");
+  app.textContent = "";
+  var main = el("div", { "class": "kx-main" }, app);
+  var side = el("div", { "class": "kx-side" }, app);
   el("h3", {}, main, data.title);
   var legend = el("div", { "class": "kx-legend kx-muted" }, main);
   el("span", {}, legend, "black: spline");
@@ -238,7 +239,8 @@ function kanlabExplorer(root) {
     }
     if (!e.cands) {
       el("div", { "class": "kx-muted" }, detail, data.has_data ?
-         "No candidates for this edge (only the " + data.candidates_for + " most important edges get them)." :
+         (data.candidates_for ? "No candidates for this edge (only the " + data.candidates_for +
+          " most important edges get them)." : "No candidates on this page: model.explore() fits them.") :
          "No candidates: the page was made without data (pass x= to explore).");
       return;
     }
