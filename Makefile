@@ -29,7 +29,7 @@ demo: install
 # PYTHONDONTWRITEBYTECODE and no cache provider: the tests write nothing into the working tree (no __pycache__,
 # no .pytest_cache; hypothesis's caches go to the temp folder, see tests/conftest.py).
 test: install
-	OMP_WAIT_POLICY=PASSIVE PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	OMP_WAIT_POLICY=PASSIVE PYTHONDONTWRITEBYTECODE=1 $(BIN)/python -m pytest -n 2 -rs -p no:cacheprovider
 
 bench: install
 	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml
