@@ -80,4 +80,5 @@ def test_command_line_snippet_runs(tmp_path):
         out = subprocess.run(cmd.replace("kanlab", kanlab, 1), shell=True, cwd=tmp_path, capture_output=True,
                              text=True, timeout=300)
         assert out.returncode == 0, f"{cmd}: {out.stderr}"
-    assert {"kanlab-demo.png", "model.kan", "predictions.csv", "net.png"} <= set(os.listdir(tmp_path))
+    assert {"kanlab-demo.png", "kanlab-demo.html", "model.kan", "predictions.csv", "net.png",
+            "model.html"} <= set(os.listdir(tmp_path))
