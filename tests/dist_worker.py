@@ -69,6 +69,13 @@ def main() -> None:
     out = {"state": model.state_dict(), "history": hist, "after_adam": after_adam, "first_lbfgs": first,
            "threads": torch.get_num_threads()}
     if a.epochs:
+        # each rank passes only its own rows (sharded=True): rank r gets block r of the train and test sets
+        n_tr, n_te = data["train_input"].shape[0], data["test_input"].shape[0]
+        own = {k: v[rank * (n_tr if "train" in k else n_te) // 2:(rank + 1) * (n_tr if "train" in k else n_te) // 2]
+               for k, v in data.items()}
+        third = new_model()
+        out["sharded_history"] = third.fit(own, opt="LBFGS", steps=1, lamb=LAMB, distributed=True, sharded=True)
+        out["sharded_state"] = third.state_dict()
         second = new_model()
         out["epochs_history"] = second.fit((data["train_input"], data["train_label"]), epochs=a.epochs, batch=64,
                                            lr=0.02, lamb=LAMB, distributed=True)
