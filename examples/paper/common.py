@@ -1,0 +1,112 @@
+"""Shared pieces of the paper scripts: MLP baselines, training, log-log slopes, the results files.
+
+Every script takes ``--quick`` (a small run, for the tests) and ``--out FOLDER`` (default: examples/paper/results
+in full mode; quick runs write nothing unless given --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from kanlab.optim import LBFGS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--quick", action="store_true", help="a small run (under 2 minutes on 2 cores)")
+    ap.add_argument("--out", type=Path, default=None, help="folder for the markdown table and the figures")
+    if extra:
+        extra(ap)
+    a = ap.parse_args()
+    if a.out is None and not a.quick:
+        a.out = RESULTS
+    if a.out is not None:
+        a.out.mkdir(parents=True, exist_ok=True)
+    return a
+
+
+def mlp(widths: Sequence[int], dtype=torch.float64, seed: int = 0) -> nn.Sequential:
+    """Linear layers with SiLU between them; widths = [in, hidden..., out]."""
+    torch.manual_seed(seed)  # these are scripts, not the library: seeding here is the scripts' own business
+    layers: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b, dtype=dtype), nn.SiLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def n_params(model: nn.Module) -> int:
+    """Trainable parameters; for a KAN, those of its spline layers (coefficients and the two scales per edge; the
+    symbolic layers' affine parameters are unused while every edge is numeric), as the paper counts them."""
+    layers = getattr(model, "layers", None)
+    if layers is not None and hasattr(model, "symbolic"):
+        return sum(p.numel() for layer in layers for p in layer.parameters() if p.requires_grad)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def rmse(pred: torch.Tensor, y: torch.Tensor) -> float:
+    return float(torch.sqrt(torch.mean((pred.detach() - y) ** 2)))
+
+
+def train_mlp(model: nn.Module, data: dict, steps: int) -> float:
+    """Full-batch L-BFGS (kanlab's, the same optimizer the KANs use) on MSE; returns the test RMSE."""
+    opt = LBFGS(list(model.parameters()), lr=1.0)
+    x, y = data["train_input"], data["train_label"]
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.mean((model(x) - y) ** 2)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        opt.step(closure)
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            return math.inf
+    with torch.no_grad():
+        return rmse(model(data["test_input"]), data["test_label"])
+
+
+def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
+    """Least-squares slope of log y against log x."""
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    return float(np.polyfit(lx, ly, 1)[0])
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if math.isfinite(v) else "diverged"
+        return str(v)
+
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + \
+        ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+
+
+def write(a: argparse.Namespace, name: str, lines: list[str], figure=None) -> None:
+    """Print the lines; in an --out folder, write name.md (and name.png from a matplotlib Figure)."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out is None:
+        return
+    if figure is not None:
+        figure.savefig(a.out / f"{name}.png", dpi=110, bbox_inches="tight")
+        text += f"\n![{name}]({name}.png)\n"
+    (a.out / f"{name}.md").write_text(text)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __str__(self) -> str:
+        return f"{time.perf_counter() - self.t0:.0f} s"
