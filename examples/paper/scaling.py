@@ -41,12 +41,14 @@ def main() -> None:
             model = model.refine(g)
         hist = model.fit(data, steps=steps, update_grid=g == grids[0])
         kan_rows.append((g, n_params(model), hist["train_loss"][-1], hist["test_loss"][-1]))
+        print("KAN", kan_rows[-1], clock, flush=True)
     mlp_rows = []
     depths, widths = ([2, 3], [5, 20]) if a.quick else ([2, 3, 4], [5, 10, 20, 50, 100])
     for depth in depths:
         for w in widths:
             net = mlp([2] + [w] * (depth - 1) + [1])
             mlp_rows.append((depth, w, n_params(net), train_mlp(net, data, steps)))
+            print("MLP", mlp_rows[-1], clock, flush=True)
     # the slope over the grids whose train error is above the floor set by the data (N samples: the fit stops
     # following G^-4 once G approaches the number of samples per dimension; the paper marks the same turn)
     fit_rows = [r for r in kan_rows if r[0] <= (20 if a.quick else 100)]
