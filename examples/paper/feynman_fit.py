@@ -1,9 +1,9 @@
 """KAN paper, Sec. 3.3 / Table 3: fitting Feynman equations, KANs against MLPs (test RMSE and parameters).
 
 The equations of kanlab.feynman on their ranges, with the protocol of special.py: KANs [n,1], [n,2,1], [n,5,1],
-[n,5,5,1] with grid extension G = 3, 5, 10, 20; MLPs of depth 3-4 and width 5-50; the same L-BFGS; per family the
-smallest model within 2x of its best test RMSE. Whether the exact formula is recovered is another question, which
-examples/feynman.py answers (benchmarks/results/feynman.md).
+[n,5,5,1] and a pruned [n,5,1], with grid extension G = 3, 5, 10, 20; MLPs of depth 3-4 and width 5-50; the same
+L-BFGS; per family the smallest model within 2x of its best test RMSE. Whether the exact formula is recovered is
+another question, which examples/feynman.py answers (benchmarks/results/feynman.md).
 
     python examples/paper/feynman_fit.py [--quick] [--out FOLDER]
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Clock, args, fit_sweep, table, write  # noqa: E402
+from common import Clock, args, comparison_figure, fit_sweep, table, write  # noqa: E402
 
 from kanlab.feynman import EQUATIONS  # noqa: E402
 
@@ -42,7 +42,7 @@ def main() -> None:
     lines += ["", f"The KAN's error is at most the MLP's on {wins} of {len(rows)} equations, with fewer parameters on "
               f"{fewer}; median KAN/MLP error ratio {float(np.median([r[4] / r[7] for r in rows])):.2g}. Paper: "
               "KANs match or beat MLPs with fewer parameters on most Feynman equations."]
-    write(a, "feynman_fit", lines)
+    write(a, "feynman_fit", lines, comparison_figure(rows, "Feynman equations") if a.out is not None else None)
     if a.quick:
         assert all(np.isfinite(r[4]) for r in rows), rows
 

@@ -2,8 +2,9 @@
 
 Laplace(u) = f on [-1, 1]^2 with u = sin(pi x) sin(pi y) (so f = -2 pi^2 u) and u = 0 on the boundary. Loss, as in
 pykan's Example_7: alpha * (mean squared residual of the Laplacian at interior points, by autograd) + mean u^2 on
-the boundary; the grids follow the interior points during the first 20 steps at the first grid. KAN [2,10,1] with grid extension (G = 5, 10, 20), against MLP [2,100,100,100,1];
-both trained with the same L-BFGS. Reported: the L2 error squared, mean (u - u_true)^2 on a 101 x 101 test grid.
+the boundary; the grids follow the interior points during the first 20 steps at the first grid. KAN [2,10,1] with
+grid extension (G = 5, 10, 20), against MLP [2,100,100,100,1]; both trained with the same L-BFGS. Reported: the L2
+error squared, mean (u - u_true)^2 on a 101 x 101 test grid.
 
     python examples/paper/pde.py [--quick] [--out FOLDER]
 """

@@ -1,9 +1,9 @@
 """KAN paper, Sec. 3.2 / Table 2: fitting special functions, KANs against MLPs of several sizes.
 
-Eight two-argument functions from scipy.special on the ranges below. For each: KANs [2,1], [2,2,1], [2,5,1] and
-[2,5,5,1] trained with grid extension G = 3, 5, 10, 20, and MLPs of depth 3-4 and width 5-50, all with the same
-L-BFGS (100 steps at every grid; 100 for an MLP). The table gives, per family, the smallest model whose test RMSE
-is within 2x of the family's best (the paper's choice of a "Pareto-good" model).
+Nine two-argument functions from scipy.special on the ranges below. For each: KANs [2,1], [2,2,1], [2,5,1],
+[2,5,5,1] and a [2,5,1] sparsified and pruned first, trained with grid extension G = 3, 5, 10, 20, and MLPs of depth
+3-4 and width 5-50, all with the same L-BFGS (100 steps at every grid; 100 for an MLP). The table gives, per family,
+the smallest model whose test RMSE is within 2x of the family's best (the paper's choice of a "Pareto-good" model).
 
     python examples/paper/special.py [--quick] [--out FOLDER]
 """
@@ -18,7 +18,7 @@ import scipy.special as sp
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Clock, args, fit_sweep, table, write  # noqa: E402
+from common import Clock, args, comparison_figure, fit_sweep, table, write  # noqa: E402
 
 
 def numpy_fn(fn):
@@ -62,7 +62,7 @@ def main() -> None:
     lines += ["", f"The KAN's error is at most the MLP's on {wins} of {len(rows)} functions; median KAN/MLP error "
               f"ratio {float(np.median(ratios)):.2g}. Paper: KANs reach lower errors than MLPs with fewer "
               "parameters on most of these functions."]
-    write(a, "special", lines)
+    write(a, "special", lines, comparison_figure(rows, "Special functions") if a.out is not None else None)
     if a.quick:
         assert all(np.isfinite(r[4]) and r[4] < 0.1 for r in rows), rows
 
