@@ -185,8 +185,8 @@ function kanlabExplorer(root) {
     var plot = el("svg:svg", { width: PW, height: PH, "class": "kx-plot" }, parent);
     var x0 = e.x[0], x1 = e.x[e.x.length - 1];
     var ys = e.y.filter(function (v) { return v !== null; });
-    var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
-    if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
+    var y0 = ys.length ? Math.min.apply(null, ys) : 0, y1 = ys.length ? Math.max.apply(null, ys) : 0;
+    if (!(y1 > y0)) { y0 -= 1; y1 += 1; }  // a flat (or entirely non-finite) curve still gets an axis
     var padY = 0.08 * (y1 - y0); y0 -= padY; y1 += padY;
     function px(v) { return m + (PW - 2 * m) * (v - x0) / ((x1 - x0) || 1); }
     function py(v) { return PH - m - (PH - 2 * m) * (v - y0) / (y1 - y0); }
