@@ -19,13 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from bench_layer import mlp_like  # the same equal-parameter MLP as the CPU benchmark
 from kanlab import KAN, KANLayer, create_dataset
-
-
-def mlp_like(n_in: int, n_out: int, n_params: int) -> nn.Module:
-    """Linear-SiLU-Linear with (about) n_params parameters, biases included."""
-    hidden = max(1, round((n_params - n_out) / (n_in + n_out + 1)))
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
 
 
 def n_params(m: nn.Module) -> int:

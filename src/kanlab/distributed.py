@@ -44,8 +44,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._ints import as_int
-from .fit import _OPTS, _is_stream, prepare_dataset, prepare_label
-from .data import check_finite
+from .epochs import _KEEP_INPUTS, _check_pair
+from .fit import _OPTS, _is_stream, make_optimizer, prepare_dataset
 from .model import KAN
 from .optim import LBFGS
 from .regularize import check_reg_metric, regularization
@@ -153,8 +153,12 @@ class _Comm:
 
     def gather(self, x: Tensor) -> Tensor:
         """All ranks' rows of x, concatenated in rank order (the ranks may hold different numbers of rows)."""
+        return self.gather_sized(x)[0]
+
+    def gather_sized(self, x: Tensor) -> tuple[Tensor, list[int]]:
+        """:meth:`gather`, and every rank's number of rows (two all-gathers: the sizes, then the padded rows)."""
         if not self.on:
-            return x
+            return x, [x.shape[0]]
         import torch.distributed as dist
 
         n = torch.tensor([x.shape[0]], device=x.device)
@@ -165,7 +169,7 @@ class _Comm:
         pad[: x.shape[0]] = x.detach()
         parts = [torch.empty_like(pad) for _ in range(self.world)]
         dist.all_gather(parts, pad.contiguous())
-        return torch.cat([p[:s] for p, s in zip(parts, sizes)])
+        return torch.cat([p[:s] for p, s in zip(parts, sizes)]), sizes
 
     def same(self, what: str, value: Any) -> None:
         """Raise RuntimeError when ``value`` differs between the ranks (naming them and the values)."""
@@ -198,10 +202,8 @@ class _GatherRows(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, comm: _Comm) -> Tensor:
-        out = comm.gather(x)
-        n = torch.tensor([x.shape[0]], device=x.device)
-        offsets = comm.gather(n)
-        ctx.start = int(offsets[: comm.rank].sum())
+        out, sizes = comm.gather_sized(x)
+        ctx.start = sum(sizes[: comm.rank])
         ctx.n, ctx.world = x.shape[0], comm.world
         return out
 
@@ -291,12 +293,6 @@ class _Shard:
 
 def _block(n: int, rank: int, world: int) -> slice:
     return slice(rank * n // world, (rank + 1) * n // world)
-
-
-def _optimizer(opt: str, params: list[Tensor], lr: float):
-    if opt == "LBFGS":
-        return LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe")
-    return torch.optim.Adam(params, lr=lr)
 
 
 def _grid_rows(x: Tensor, comm: _Comm, limit: int) -> Tensor:
@@ -390,11 +386,11 @@ def fit_distributed(
                   reg_metric=reg_metric)
     args = dict(opt=opt, lr=lr, batch=batch, seed=seed, update_grid=update_grid, grid_update_num=grid_update_num,
                 start=start_grid_update_step, stop=stop_grid_update_step, sharded=sharded, stream=stream,
-                grid_samples=grid_samples, **{k: v for k, v in reg_kw.items()})
+                grid_samples=grid_samples, **reg_kw)
     signature = _signature(model, args)
     comm.same("the model and fit arguments", signature)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _optimizer(opt, params, lr)
+    optimizer = make_optimizer(opt, params, lr)
     wrapped = _Objective(model, comm, objective_fn, reg_kw)
     if comm.on:
         # DDP broadcasts rank 0's parameters and buffers once, here: every rank starts from the same model
@@ -493,8 +489,8 @@ class _Run:
                       (data["train_input"].shape[0], data["test_input"].shape[0]))
             n_tr_all = data["train_input"].shape[0]
         full = batch == -1 or batch >= n_tr_all
-        if not full and as_int(batch, "batch", minimum=1) < 1:
-            raise ValueError(f"batch must be -1 or a positive integer, got {batch!r}")
+        if not full:
+            as_int(batch, "batch", minimum=1)
         # random batches: with sharded=False every rank draws the same ids from the same generator (what a single
         # process draws) and keeps its block of them; with sharded=True each rank draws its share from its rows
         gen = torch.Generator(device="cpu").manual_seed(seed if not sharded else seed * 100_003 + comm.rank)
@@ -575,7 +571,7 @@ class _Run:
             self._save(step + 1, history, gen)
         bar.close()
         self._save(len(history["train_loss"]), history, gen, final=True)
-        model.fit_input_ = rows("train", None)[0][: 10_000]
+        model.fit_input_ = rows("train", None)[0][:_KEEP_INPUTS]
         return history
 
     # ---------------------------------------------------------------- epochs on (x, y) tensors or a DataLoader
@@ -590,13 +586,7 @@ class _Run:
                 raise ValueError("distributed fit by epochs: the DataLoader must use a DistributedSampler (or pass "
                                  "(x, y) tensors and kanlab builds one)")
         else:
-            x, y = data
-            if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-                raise TypeError("training data: expected (x, y) tensors")
-            x = model.as_input(x, "training inputs")
-            y = prepare_label(y, x.shape[0], model.width[-1], "training labels", self.regression)
-            check_finite("training inputs", x)
-            check_finite("training labels", y)
+            x, y = _check_pair(model, data[0], data[1], "training data", self.regression)
             batch = 1024 if batch == -1 else as_int(batch, "batch", minimum=1)
             per_rank = max(1, batch // comm.world)
             sampler = DistributedSampler(TensorDataset(x, y), num_replicas=comm.world, rank=comm.rank,
@@ -649,5 +639,5 @@ class _Run:
         bar.close()
         self._save(len(history["train_loss"]), history, None, final=True)
         if kept:
-            model.fit_input_ = torch.cat(kept)[:10_000]
+            model.fit_input_ = torch.cat(kept)[:_KEEP_INPUTS]
         return history

@@ -69,8 +69,9 @@ def explore_data(model: KAN, x: Tensor | None = None, in_vars: Sequence | None =
     library = _resolve_lib(lib)
     in_vars = _names(in_vars if in_vars is not None else model.extra_.get("features"), model.width[0], "x")
     out_vars = _names(out_vars, model.width[-1], "y")
-    scores = edge_scores(model, "backward", x)
-    node_scores = [_rs(s) for s in attribute(model, x).node_scores] if x is not None else None
+    attr = attribute(model, x) if x is not None else None
+    scores = edge_scores(model, "backward", x, attribution=attr)
+    node_scores = [_rs(s) for s in attr.node_scores] if attr is not None else None
     acts = model.layer_inputs(x) if x is not None else None
     edges = []
     for l in range(model.depth):

@@ -118,6 +118,13 @@ def _warn_outside_grid(model: KAN, x: Tensor) -> None:
                       UserWarning, stacklevel=3)
 
 
+def make_optimizer(opt: str, params: list[Tensor], lr: float):
+    """The optimizer ``fit`` trains with: kanlab's L-BFGS (strong Wolfe, 10 curvature pairs) or Adam."""
+    if opt == "LBFGS":
+        return LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe")
+    return torch.optim.Adam(params, lr=lr)
+
+
 def _rmse(pred: Tensor, y: Tensor) -> Tensor:
     return torch.sqrt(torch.mean((pred - y) ** 2))
 
@@ -268,10 +275,7 @@ def fit(
         raise ValueError(f"batch must be -1 or a positive integer, got {batch!r}")
     objective_fn = loss_fn or (lambda p, y: torch.mean((p - y) ** 2))
     params = [p for p in model.parameters() if p.requires_grad]
-    if opt == "LBFGS":
-        optimizer = LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe")
-    else:
-        optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = make_optimizer(opt, params, lr)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     grid_every = max(1, stop_grid_update_step // max(1, grid_update_num))
     metrics = list(metrics or [])

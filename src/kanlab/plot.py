@@ -39,11 +39,13 @@ def _data(model: KAN, x: Tensor | None) -> Tensor | None:
 
 
 @torch.no_grad()
-def edge_scores(model: KAN, metric: str = "backward", x: Tensor | None = None) -> list[Tensor]:
+def edge_scores(model: KAN, metric: str = "backward", x: Tensor | None = None,
+                attribution=None) -> list[Tensor]:
     """Per-layer edge importance (in, out), scaled so the largest edge of the network is 1.
 
     backward: KAN 2.0 attribution; forward_u: std of the edge output; forward_n: that std over the std of the
-    edge's input. Without data every active edge scores 1.
+    edge's input. Without data every active edge scores 1. attribution: ``attribute(model, x)`` when the caller
+    already has it (backward only).
     """
     if metric not in ("backward", "forward_u", "forward_n"):
         raise ValueError(f"unknown metric {metric!r}; choose 'backward', 'forward_u' or 'forward_n'")
@@ -51,7 +53,7 @@ def edge_scores(model: KAN, metric: str = "backward", x: Tensor | None = None) -
     if x is None:
         return [((layer.mask + sym.mask) > 0).to(model.dtype) for layer, sym in zip(model.layers, model.symbolic)]
     if metric == "backward":
-        scores = attribute(model, x).edge_scores
+        scores = (attribution if attribution is not None else attribute(model, x)).edge_scores
     else:
         acts = model.layer_inputs(x)
         scores = [edge_std(model, l, acts[l]) for l in range(model.depth)]
