@@ -108,11 +108,24 @@ def setup(device: torch.device | str | None = None, backend: str | None = None,
         if backend is None:
             backend = "nccl" if device is not None and torch.device(device).type == "cuda" else "gloo"
         dist.init_process_group(backend)
+        # the group is ours: shut it down before the interpreter does (a gloo group left to the interpreter's
+        # teardown can abort the process with "terminate called without an active exception")
+        import atexit
+
+        atexit.register(_destroy_group)
     world = dist.get_world_size()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     ctx = Context(rank=dist.get_rank(), world_size=world, local_world_size=local, backend=dist.get_backend())
     _split_threads(ctx, threads)
     return ctx
+
+
+def _destroy_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()  # every rank leaves together: one rank's teardown must not pull the group from the others
+        dist.destroy_process_group()
 
 
 def _split_threads(ctx: Context, threads: int | str | None) -> None:
