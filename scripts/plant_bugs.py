@@ -23,7 +23,7 @@ M = [
  ("KANRegressor.auto_symbolic skips its refit", "src/kanlab/sklearn.py",
   "        if refit_steps:\n", "        if False:\n"),
  ("random_state is ignored", "src/kanlab/sklearn.py",
-  "grid=self.grid, k=self.k, seed=self._seed(),", "grid=self.grid, k=self.k, seed=0,"),
+  "dtype, seed = self._torch_dtype(), self._seed()", "dtype, seed = self._torch_dtype(), 0"),
  ("fit never updates the grid", "src/kanlab/fit.py",
   "                model.update_grid(xb)\n", "                pass\n"),
  ("attribution not normalised by the node's std", "src/kanlab/prune.py",

@@ -1,5 +1,6 @@
 import json
 import os
+import pathlib
 import struct
 
 import pytest
@@ -278,3 +279,158 @@ def test_fuzzed_files_load_or_fail_cleanly(tmp_path):
         (path / "config.json").write_text(json.dumps(bad))
         attempt(path)
     assert outcomes["refused"] > 200 and sum(outcomes.values()) == 330
+
+
+# --- the edges of save/load that mutation testing found unguarded (issue 18) ---
+
+@pytest.mark.parametrize("extra", ["abc", {1: "one"}, ["a"]])
+def test_extra_must_be_a_dict_with_string_keys(tmp_path, extra):
+    with pytest.raises(TypeError, match="extra must be a dict with string keys") as info:
+        save(KAN([2, 1], seed=0), tmp_path / "m.kan", extra=extra)
+    assert not (tmp_path / "m.kan").exists()
+    huge = {1: "x" * 1000}
+    with pytest.raises(TypeError) as info:
+        save(KAN([2, 1], seed=0), tmp_path / "m.kan", extra=huge)
+    assert len(str(info.value)) == 200  # the repr of a large object is cut, so the message stays readable
+
+
+def test_folder_layout_creates_parents_and_overwrites(tmp_path):
+    model = KAN([2, 3, 1], seed=0)
+    path = str(tmp_path / "a" / "b" / "c") + "/"
+    model.save(path)
+    model.save(path)  # saving again into the same folder replaces the files
+    text = (tmp_path / "a" / "b" / "c" / "config.json").read_text()
+    assert text.startswith('{\n  "format": "kanlab"')  # indented for people who open the file
+    cfg = json.loads(text)
+    assert cfg["layers"][0] == {"uniform": True, "grid_eps": model.layers[0].grid_eps, "base_fun": "silu",
+                                "trainable": {"coef": True, "scale_base": True, "scale_sp": True}}
+    assert torch.equal(KAN.load(path)(torch.zeros(3, 2)), model(torch.zeros(3, 2)))
+
+
+def test_file_mode_keeps_an_existing_files_permissions_and_honours_the_umask(tmp_path):
+    model = KAN([2, 1], seed=0)
+    path = tmp_path / "m.kan"
+    model.save(path)
+    os.chmod(path, 0o640)
+    model.save(path)
+    assert os.stat(path).st_mode & 0o777 == 0o640
+    old = os.umask(0o027)
+    try:
+        model.save(tmp_path / "new.kan")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "new.kan").st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("status", [None, "Name:\tpython\n", "Umask:\tzz\n"])
+def test_file_mode_falls_back_to_022_when_the_umask_cannot_be_read(tmp_path, monkeypatch, status):
+    """Without /proc/self/status (not Linux), or with one that has no Umask line or a garbled one."""
+    import builtins
+    import io as stdio
+
+    import kanlab.io
+
+    real_open = builtins.open
+
+    def fake_open(name, *args, **kwargs):
+        if str(name) == "/proc/self/status":
+            if status is None:
+                raise FileNotFoundError(name)
+            return stdio.StringIO(status)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(kanlab.io, "open", fake_open, raising=False)
+    old = os.umask(0o077)
+    try:
+        KAN([2, 1], seed=0).save(tmp_path / "m.kan")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "m.kan").st_mode & 0o777 == 0o644
+
+
+def test_atomic_writes_a_hidden_temporary_beside_the_target(tmp_path):
+    from kanlab.io import _atomic
+
+    seen = []
+    _atomic(tmp_path / "m.kan", lambda tmp: (seen.append(tmp), pathlib.Path(tmp).write_bytes(b"1")))
+    tmp = pathlib.Path(seen[0])
+    assert tmp.parent == tmp_path and tmp.name.startswith(".m.kan.") and tmp.name.endswith(".tmp")
+    assert os.listdir(tmp_path) == ["m.kan"]
+
+    def removes_then_fails(tmp):
+        os.remove(tmp)
+        raise RuntimeError("writer failed")
+
+    with pytest.raises(RuntimeError, match="writer failed"):  # the writer's error, not the clean-up's
+        _atomic(tmp_path / "n.kan", removes_then_fails)
+
+
+def test_read_errors_name_the_problem(tmp_path):
+    model, path, cfg = _folder_model(tmp_path)
+    (path / "model.safetensors").unlink()
+    with pytest.raises(KanFileError, match="lacks model.safetensors or config.json"):
+        load(path)
+    _, path, _ = _folder_model(tmp_path, "m2")
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(KanFileError, match="config.json is not valid JSON"):
+        load(path)
+    with pytest.raises(FileNotFoundError, match="no kanlab model at"):
+        load(tmp_path / "nothing.kan")
+    cfg["format"] = "other"
+    _, path, _ = _folder_model(tmp_path, "m3")
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(KanFileError, match="is not a kanlab model file"):
+        load(path)
+    single = tmp_path / "one.kan"
+    model.save(single)
+    raw, n, header = _header(single)
+    header["__metadata__"]["kanlab_config"] = "{broken"
+    _rewrite(single, header, raw[8 + n:])
+    with pytest.raises(KanFileError, match="the kanlab config is not valid JSON"):
+        load(single)
+
+
+def test_unknown_symbolic_function_error_says_how_to_load_it(tmp_path):
+    _, path, cfg = _folder_model(tmp_path)
+    cfg["symbolic"][0]["names"][1][2] = "sinc"
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(KanFileError, match=r"pass library=DEFAULT_LIBRARY\.with_function\(\.\.\.\) to load it"):
+        load(path)
+
+
+def test_an_inconsistent_config_names_the_error_type(tmp_path, monkeypatch):
+    import kanlab.io
+
+    _, path, _ = _folder_model(tmp_path)
+
+    def refuses(**kwargs):
+        raise ValueError("grid too coarse")
+
+    monkeypatch.setattr(kanlab.io, "KAN", refuses)
+    with pytest.raises(KanFileError, match=r"inconsistent kanlab config \(ValueError: grid too coarse\)"):
+        load(path)
+
+
+def test_load_builds_on_the_requested_device(tmp_path, monkeypatch):
+    import kanlab.io
+
+    _, path, _ = _folder_model(tmp_path)
+    with pytest.raises(ValueError, match="device='meta' is not supported"):  # the caller's error, not the file's
+        load(path, device="meta")
+    devices = []
+    real = kanlab.io.KAN
+
+    def recording(**kwargs):
+        devices.append(kwargs.get("device", "missing"))
+        return real(**kwargs)
+
+    monkeypatch.setattr(kanlab.io, "KAN", recording)
+    load(path, device="cpu")
+    assert devices == ["cpu"]
+
+
+def test_a_file_without_extra_loads_with_empty_extra(tmp_path):
+    _, path, cfg = _folder_model(tmp_path)
+    del cfg["extra"]
+    (path / "config.json").write_text(json.dumps(cfg))
+    assert load(path).extra_ == {}

@@ -93,3 +93,126 @@ def test_multiplication_nodes_through_the_estimator():
     assert mixed.model_.mult_arity == [[], [2, 3], []]
     with pytest.raises(ValueError, match="n_sum, n_mult"):
         KANRegressor(hidden_width=[(1, 1, 1)]).fit(x, y)
+
+
+# --- every hyperparameter reaches the model (issue 18: a parameter that is silently ignored is a bug) ---
+
+class _Recorder:
+    """Stands in for KAN inside kanlab.sklearn, recording how the estimator builds and trains it."""
+
+    def __init__(self, monkeypatch):
+        import kanlab.sklearn
+        from kanlab import KAN
+
+        self.built, self.fits = [], []
+        recorder = self
+
+        class Recording(KAN):
+            def __init__(self, **kwargs):
+                recorder.built.append(kwargs)
+                super().__init__(**kwargs)
+
+        fit = KAN.fit
+
+        def recording_fit(model, data, **kwargs):  # also on the pruned model, a plain KAN
+            recorder.fits.append(kwargs)
+            return fit(model, data, **kwargs)
+
+        monkeypatch.setattr(kanlab.sklearn, "KAN", Recording)
+        monkeypatch.setattr(KAN, "fit", recording_fit)
+
+
+def test_every_hyperparameter_reaches_the_model(monkeypatch):
+    rec = _Recorder(monkeypatch)
+    x, y = _data(60)
+    reg = KANRegressor(hidden_width=[(2, 1), 3], mult_arity=[3, 2], grid=4, k=2, steps=2, opt="Adam", lr=0.05,
+                       lamb=0.003, lamb_entropy=1.5, update_grid=False, batch=16, dtype="float32",
+                       random_state=7).fit(x, y)
+    (built,) = rec.built
+    assert built == dict(width=[2, [2, 1], 3, 1], mult_arity=[[], 3, 2, []], grid=4, k=2, seed=7,
+                         dtype=torch.float32)
+    (fit,) = rec.fits
+    assert fit == dict(lamb=0.003, lamb_entropy=1.5, opt="Adam", steps=2, lr=0.05, update_grid=False, batch=16,
+                       loss_fn=None, log=0, seed=7)
+    assert reg.model_.dtype == torch.float32 and reg.predict(x).dtype == np.float32
+
+
+def test_hidden_width_forms_and_their_errors():
+    x, y = _data(40)
+    assert KANRegressor(hidden_width=3, steps=1).fit(x, y).model_.width == [2, 3, 1]
+    assert KANRegressor(hidden_width=np.int64(2), steps=1).fit(x, y).model_.width == [2, 2, 1]
+    assert KANRegressor(hidden_width=[(0, 2)], steps=1).fit(x, y).model_.width_spec == [2, [0, 2], 1]
+    for bad in ([0], [True], [2.5], [(1, -1)], [(0, 0)], [(1, 2, 3)], [(1.0, 1)]):
+        with pytest.raises(ValueError, match=r"hidden_width entries must be positive integers or \(n_sum, n_mult\) "
+                                             r"pairs, got "):
+            KANRegressor(hidden_width=bad, steps=1).fit(x, y)
+
+
+def test_random_state_forms(monkeypatch):
+    rec = _Recorder(monkeypatch)
+    x, y = _data(40)
+    KANRegressor(steps=1).fit(x, y)
+    KANRegressor(steps=1, random_state=np.int32(5)).fit(x, y)
+    KANRegressor(steps=1, random_state=np.random.RandomState(3)).fit(x, y)
+    want = np.random.RandomState(3).randint(0, 2**31 - 1)
+    assert [b["seed"] for b in rec.built] == [0, 5, want]
+    assert [f["seed"] for f in rec.fits] == [0, 5, want]  # the same draw: the model and fit agree
+    with pytest.raises(ValueError, match="random_state must be None, an int or a numpy RandomState, got 'abc'"):
+        KANRegressor(steps=1, random_state="abc").fit(x, y)
+    with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float64'\], got 'float16'"):
+        KANRegressor(steps=1, dtype="float16").fit(x, y)
+
+
+def test_prune_retrains_with_the_same_settings(monkeypatch):
+    rec = _Recorder(monkeypatch)
+    x, _ = _data(300)
+    y = x[:, 0] ** 2
+    reg = KANRegressor(hidden_width=(4,), steps=3, lamb=0.01, prune=True, random_state=0).fit(x, y)
+    assert len(rec.fits) == 2 and "lamb" not in rec.fits[1]  # the retraining has no penalty
+    assert {k: v for k, v in rec.fits[0].items() if k not in ("lamb", "lamb_entropy")} == rec.fits[1]
+    assert len(reg.history_["train_loss"]) == 6 and reg.history_["reg"][3:] == [0.0] * 3
+    rec.fits.clear()
+    KANRegressor(hidden_width=(), steps=3, lamb=0.01, prune=True).fit(x, y)  # nothing to prune without hidden layers
+    assert len(rec.fits) == 1
+
+
+def test_auto_symbolic_refit_uses_the_training_data(monkeypatch):
+    rec = _Recorder(monkeypatch)
+    x, y = _data(200)
+    labels = (y > np.median(y)).astype(int)
+    clf = KANClassifier(hidden_width=(), steps=2, random_state=0).fit(x, labels)
+    clf.auto_symbolic(lib=["x", "sin"], refit_steps=3)
+    assert rec.fits[-1] == dict(steps=3, log=0, update_grid=False, loss_fn=clf._loss_fn)
+    assert isinstance(clf._loss_fn, torch.nn.CrossEntropyLoss)
+    n = len(rec.fits)
+    clf.auto_symbolic(lib=["x"], refit_steps=0)
+    assert len(rec.fits) == n  # no refit asked, none done
+
+
+def test_symbols_and_latex():
+    x, y = _data(100)
+    reg = KANRegressor(hidden_width=(), steps=5, random_state=0).fit(x, y)
+    reg.auto_symbolic(lib=["x", "x^2", "sin"], refit_steps=0)
+    (expr,) = reg.sympy(simplify=False)
+    assert {str(s) for s in expr.free_symbols} <= {"x_1", "x_2"} and expr.free_symbols
+    assert reg.latex(simplify=False) == [__import__("sympy").latex(expr)]
+
+
+def test_classifier_with_one_class_predicts_it():
+    x, _ = _data(30)
+    clf = KANClassifier(steps=1).fit(x, ["only"] * 30)
+    assert clf.history_ == {"train_loss": [], "test_loss": [], "reg": []} and clf.model_ is None
+    assert (clf.predict_proba(x[:4]) == np.ones((4, 1))).all() and list(clf.predict(x[:2])) == ["only", "only"]
+    with pytest.raises(ValueError, match="features"):
+        clf.predict_proba(x[:, :1])  # still checks the input
+
+
+def test_predict_proba_is_the_softmax_of_the_outputs():
+    x, y = _data(200)
+    labels = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    clf = KANClassifier(hidden_width=(3,), steps=5, random_state=0).fit(x, labels)
+    with torch.no_grad():
+        logits = clf.model_(torch.tensor(x)).numpy()
+    want = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.predict_proba(x), want, rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(x), np.argmax(want, axis=1))

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from . import _filecheck
-from .model import KAN, KANConfig
+from .model import KAN, KANConfig, check_device
 from .ops import BASE_FUNCTIONS
 from .symbolic.library import DEFAULT_LIBRARY, SymbolicLibrary
 
@@ -163,12 +163,12 @@ def load(path: str | os.PathLike, library: SymbolicLibrary | None = None,
     if missing:
         raise KanFileError(f"{p} uses symbolic function(s) {missing} that are not in the library; pass "
                            "library=DEFAULT_LIBRARY.with_function(...) to load it")
-    dtype = kwargs["dtype"]
+    check_device(device)  # a bad device is the caller's mistake, not the file's: raised as such
     try:
         model = KAN(device=device, **kwargs)
     except (TypeError, ValueError) as err:  # a combination the checks above let through
         raise KanFileError(f"{p}: inconsistent kanlab config ({type(err).__name__}: {err})") from None
-    model.load_state_dict({k: v.to(dtype) for k, v in tensors.items()})
+    model.load_state_dict(tensors)  # copies into the model's own dtype
     for layer, lc, sym, sc in zip(model.layers, layers_cfg, model.symbolic, sym_cfg):
         # "uniform" is written for readers of the file; the layer derives it from the loaded grid
         layer.grid_eps = float(lc["grid_eps"])

@@ -47,6 +47,13 @@ class KANConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_device(device: torch.device | str | None) -> None:
+    """Refuse the devices a KAN cannot be built on (today only 'meta'), before anything is allocated."""
+    if device is not None and torch.device(device).type == "meta":
+        raise ValueError("device='meta' is not supported: a KAN fits its initial splines by least squares, "
+                         "which needs real numbers; build it on 'cpu' (or another device) instead")
+
+
 def _per_layer(name: str, value, depth: int) -> list[int]:
     vals = list(value) if isinstance(value, (list, tuple)) else [value] * depth
     if len(vals) != depth:
@@ -99,9 +106,7 @@ class KAN(nn.Module):
         nodes = parse_width(width, mult_arity)  # a copy: the caller's list is never touched
         w, sub = [n.n_nodes for n in nodes], [n.n_sub for n in nodes]
         depth = len(w) - 1
-        if device is not None and torch.device(device).type == "meta":
-            raise ValueError("device='meta' is not supported: a KAN fits its initial splines by least squares, "
-                             "which needs real numbers; build it on 'cpu' (or another device) instead")
+        check_device(device)
         self.config = KANConfig(
             width=[n.spec() for n in nodes], mult_arity=[list(n.arity) for n in nodes],
             grid=_per_layer("grid", grid, depth), k=_per_layer("k", k, depth), noise_scale=noise_scale,

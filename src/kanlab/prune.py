@@ -274,7 +274,7 @@ def prune_input(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
     the kept columns, in their original order; ``model.width[0]`` shrinks accordingly."""
     width = model.width
     if active_inputs is not None:
-        ids = torch.as_tensor(sorted(set(int(i) for i in active_inputs)), dtype=torch.long)
+        ids = torch.as_tensor(sorted(set(int(i) for i in active_inputs)))  # int64; [] is refused below
         if ids.numel() == 0 or ids.min() < 0 or ids.max() >= width[0]:
             raise ValueError(f"active_inputs must name inputs in [0, {width[0]}), got {list(active_inputs)}")
     else:
@@ -286,7 +286,7 @@ def prune_input(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
     keep = [ids] + [torch.arange(n) for n in width[1:]]
     new = _rebuild(model, keep)
     if new.fit_input_ is not None:
-        new.fit_input_ = new.fit_input_[:, ids.to(new.fit_input_.device)]
+        new.fit_input_ = new.fit_input_[:, ids]
     log.info("prune_input: kept inputs %s", ids.tolist())
     return new
 

@@ -82,14 +82,14 @@ class _KANEstimator(BaseEstimator):
         return self.mult_arity
 
     def _train(self, x: np.ndarray, y: torch.Tensor, n_out: int, loss_fn=None) -> None:
-        dtype = self._torch_dtype()
+        dtype, seed = self._torch_dtype(), self._seed()  # one draw from a RandomState, for the model and for fit
         xt = torch.tensor(x, dtype=dtype)  # a copy: sklearn may hand over read-only arrays
         self.model_ = KAN(width=[x.shape[1], *self._hidden(), n_out], mult_arity=self._arity(), grid=self.grid,
-                          k=self.k, seed=self._seed(), dtype=dtype)
+                          k=self.k, seed=seed, dtype=dtype)
         data = {"train_input": xt, "train_label": y, "test_input": xt, "test_label": y}
         self._train_data, self._loss_fn = data, loss_fn  # for the refit after auto_symbolic
         kw = dict(opt=self.opt, steps=self.steps, lr=self.lr, update_grid=self.update_grid, batch=self.batch,
-                  loss_fn=loss_fn, log=0, seed=self._seed())
+                  loss_fn=loss_fn, log=0, seed=seed)
         self.history_ = self.model_.fit(data, lamb=self.lamb, lamb_entropy=self.lamb_entropy, **kw)
         if self.prune and self.model_.depth > 1:  # pykan's workflow: sparsify (lamb > 0), prune, retrain
             self.model_ = self.model_.prune()

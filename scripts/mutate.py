@@ -1,0 +1,196 @@
+"""Mutation testing of the workflow modules (issue 18): ``make mutate``, not part of CI.
+
+mutmut (pinned in the ``mutate`` extra) makes every small edit it knows to each function of a module, and runs, for
+each edit, the tests that call that function (it records who calls what in one clean run), stopping at the first
+failure. A mutant that no test notices "survives".
+
+Test selection: each module is run on its own, against the test files in TESTS below only. mutmut's own selection
+alone is not enough: nearly every test calls ``fit``, and a surviving mutant of fit.py would then run them all.
+
+Each module runs in its own scratch copy under the temp folder, so the working tree gets no ``mutants/`` folder.
+The copies are kept between runs: mutmut re-tests only functions whose code changed, so a second run after killing
+a few survivors takes minutes. ``--fresh`` starts over.
+
+Survivors that are *equivalent* (no test could tell them apart, e.g. ``os.sep`` for ``"/"`` on POSIX) are named,
+with the reason, in scripts/mutation_equivalents.toml, matched by function and by the mutated line. The report,
+benchmarks/results/mutation.md, gives the score per module, killed / (mutants - equivalent), and lists every
+survivor with its reason, or as "not killed yet".
+
+    python scripts/mutate.py                 # all modules; about 30 min on 2 cores from scratch
+    python scripts/mutate.py --only io,prune # a subset of the modules (by the name after kanlab.)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ["src", "tests", "examples", "pyproject.toml", "README.md"]
+# module -> the test files its mutants are run against
+TESTS = {
+    "io": ["test_io.py", "test_expectations.py"],
+    "prune": ["test_prune.py", "test_expectations.py", "test_hypothesis.py"],
+    "sklearn": ["test_sklearn.py", "test_expectations.py"],
+    "fit": ["test_fit.py", "test_expectations.py", "test_objective.py"],
+    "epochs": ["test_epochs.py"],
+    "symbolic.fit": ["test_symbolic.py"],
+    "symbolic.formula": ["test_symbolic.py"],
+}
+MUTMUT = """
+[tool.mutmut]
+source_paths = ["src/kanlab"]
+only_mutate = ["src/kanlab/{path}.py"]
+pytest_add_cli_args_test_selection = [{tests}]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:warnings", "-x"]
+process_isolation = "forkserver"  # torch is not fork-safe once used
+"""
+KILLED = {"killed", "caught by type check", "timeout", "segfault"}  # a timeout or a crash is noticed, too
+
+
+def sync(scratch: Path, module: str) -> None:
+    """Mirror the files the tests need into ``scratch``, keeping mutmut's own ``mutants/`` folder (its cache), and
+    configure mutmut for ``module``."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    for name in COPY:
+        src, dst = ROOT / name, scratch / name
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        elif dst.exists():
+            dst.unlink()
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.egg-info"))
+        else:
+            shutil.copy2(src, dst)
+    tests = ", ".join(f'"tests/{t}"' for t in TESTS[module])
+    with open(scratch / "pyproject.toml", "a") as f:
+        f.write(MUTMUT.format(path=module.replace(".", "/"), tests=tests))
+
+
+def module_of(name: str) -> str:
+    """'kanlab.symbolic.fit.x_fit_params__mutmut_3' -> 'symbolic.fit'."""
+    return name.split(".x_")[0].removeprefix("kanlab.")
+
+
+def function_of(name: str) -> str:
+    return re.sub(r"__mutmut_\d+$", "", name.split(".x_", 1)[1]).replace("ǁ", ".")
+
+
+def changed_lines(diff: str) -> tuple[str, str]:
+    minus = " / ".join(l[1:].strip() for l in diff.splitlines() if l.startswith("-") and not l.startswith("---"))
+    plus = " / ".join(l[1:].strip() for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++"))
+    return minus, plus
+
+
+def load_equivalents() -> list[dict]:
+    with open(ROOT / "scripts" / "mutation_equivalents.toml", "rb") as f:
+        return tomllib.load(f)["equivalent"]
+
+
+def reason_for(module: str, function: str, plus: str, minus: str, equivalents: list[dict]) -> str | None:
+    for e in equivalents:
+        if e["module"] == module and e["function"] == function and e["mutant"].strip() in plus \
+                and e.get("original", "").strip() in minus:
+            return e["reason"]
+    return None
+
+
+def collect() -> None:
+    """In a scratch copy (the cwd): print one JSON line per mutant: name, status and, unless killed, the diff."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant  # reads the cwd's pyproject.toml
+
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name.startswith("kanlab."):
+            minus, plus = ("", "") if status in KILLED else changed_lines(get_diff_for_mutant(name))
+            print(json.dumps({"name": name, "status": status, "minus": minus, "plus": plus}))
+
+
+def report(results: list[dict], minutes: dict[str, float]) -> str:
+    equivalents = load_equivalents()
+    counts: dict[str, Counter] = defaultdict(Counter)
+    rows: dict[str, list[str]] = defaultdict(list)
+    for r in results:
+        module, function = module_of(r["name"]), function_of(r["name"])
+        counts[module]["mutants"] += 1
+        if r["status"] in KILLED:
+            counts[module]["killed"] += 1
+            continue
+        why = reason_for(module, function, r["plus"], r["minus"], equivalents)
+        counts[module]["equivalent" if why is not None else "survived"] += 1
+        rows[module].append(f"| `{function}` | {r['status']} | `{_cell(r['minus'])}` | `{_cell(r['plus'])}` | "
+                            f"{'equivalent: ' + why if why else '**not killed yet**'} |")
+    lines = ["# Mutation testing of the workflow modules", "",
+             "Produced by `make mutate` (scripts/mutate.py, mutmut 3.8.1). Each module's mutants run against the "
+             "test files listed; a mutant counts as killed when a test fails, times out or crashes.",
+             "Score = killed / (mutants - equivalent).", "",
+             "| module | test files | mutants | killed | equivalent (named below) | survived | score | minutes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for module in sorted(counts):
+        c = counts[module]
+        score = c["killed"] / max(1, c["mutants"] - c["equivalent"])
+        lines.append(f"| {module.replace('.', '/')}.py | {', '.join(TESTS[module])} | {c['mutants']} | "
+                     f"{c['killed']} | {c['equivalent']} | {c['survived']} | {100 * score:.1f}% | "
+                     f"{minutes.get(module, 0):.1f} |")
+    lines += ["", "Minutes: this run's wall time per module on this machine (2 cores); a module whose code and tests "
+              "did not change since the previous run reuses its results and takes about one."]
+    for module in sorted(rows):
+        lines += ["", f"## {module.replace('.', '/')}.py: every mutant the tests do not kill", "",
+                  "| function | status | original | mutant | reason |", "|---|---|---|---|---|", *rows[module]]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    text = text.replace("|", "\\|").replace("`", "'")
+    return text if len(text) <= 110 else text[:107] + "..."
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", default="", help="comma-separated modules, e.g. io,prune,symbolic.fit")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "kanlab-mutate"))
+    ap.add_argument("--fresh", action="store_true", help="forget the previous runs' results")
+    ap.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "mutation.md"))
+    ap.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.collect:
+        return collect()
+    modules = [m for m in args.only.split(",") if m] or list(TESTS)
+    unknown = sorted(set(modules) - set(TESTS))
+    if unknown:
+        ap.error(f"unknown module(s) {unknown}; choose from {sorted(TESTS)}")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    results, minutes = [], {}
+    for module in list(TESTS):
+        scratch = Path(args.scratch) / module
+        if module in modules:
+            if args.fresh and scratch.exists():
+                shutil.rmtree(scratch)
+            sync(scratch, module)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)],
+                           cwd=scratch, env=env, check=True, stdout=subprocess.DEVNULL)
+            minutes[module] = (time.perf_counter() - t0) / 60
+        if (scratch / "mutants").is_dir():  # modules not rerun keep their previous results in the report
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--collect"], cwd=scratch,
+                                 env=env, capture_output=True, text=True, check=True).stdout
+            results += [json.loads(line) for line in out.splitlines()]
+    text = report(results, minutes)
+    Path(args.report).write_text(text)
+    sys.stdout.write(text.split("\n## ")[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""prune.py's edges, with expectations computed here: which edges remove_node switches off, which inputs
+prune_input keeps (and at which threshold exactly), the index checks and their messages, and what is logged."""
+
+import logging
+
+import pytest
+import torch
+
+from kanlab import KAN, attribute
+from kanlab.prune import feature_interaction, node_scores, prune_edge, prune_input, prune_node, remove_node
+
+X = torch.rand(300, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def _model(width=(3, 3, 2)) -> KAN:
+    return KAN(width=list(width), grid=4, k=3, seed=0, dtype=torch.float64)
+
+
+def _off(model: KAN) -> set:
+    """Every (layer, in, out) edge whose numeric mask is 0."""
+    return {(l, i, j) for l, layer in enumerate(model.layers) for i, j in torch.nonzero(layer.mask == 0).tolist()}
+
+
+def test_remove_node_switches_off_exactly_its_edges():
+    model = _model()
+    assert _off(remove_node(model, 1, 1)) == {(0, 0, 1), (0, 1, 1), (0, 2, 1), (1, 1, 0), (1, 1, 1)}  # 'all'
+    assert _off(remove_node(model, 1, 1, mode="up")) == {(1, 1, 0), (1, 1, 1)}
+    assert _off(remove_node(model, 1, 1, mode="down")) == {(0, 0, 1), (0, 1, 1), (0, 2, 1)}
+    assert _off(remove_node(model, 0, 2)) == {(0, 2, 0), (0, 2, 1), (0, 2, 2)}  # an input has no incoming edges
+    assert _off(remove_node(model, 2, 1)) == {(1, 0, 1), (1, 1, 1), (1, 2, 1)}  # an output has no outgoing ones
+    assert _off(model) == set()  # the original is unchanged
+    removed = remove_node(model, 1, 1)
+    assert all(not removed.symbolic[l].mask[i, j] for l, i, j in _off(removed))
+
+
+@pytest.mark.parametrize("l,i", [(-1, 0), (3, 0), (1, 3), (2, 2), (5, 0)])
+def test_remove_node_names_a_missing_node(l, i):
+    with pytest.raises(IndexError, match=rf"node \({l}, {i}\) does not exist in a network of width \[3, 3, 2\]"):
+        remove_node(_model(), l, i)
+
+
+def test_remove_node_names_bad_arguments():
+    with pytest.raises(ValueError, match="layer must be an integer"):
+        remove_node(_model(), 1.5, 0)
+    with pytest.raises(ValueError, match="node must be an integer"):
+        remove_node(_model(), 1, "0")
+    with pytest.raises(ValueError, match="mode must be 'all', 'up' or 'down', got 'sideways'"):
+        remove_node(_model(), 1, 0, mode="sideways")
+
+
+def test_prune_input_keeps_scores_above_the_threshold_exactly():
+    model = remove_node(_model(), 0, 1)  # input 1 feeds nothing: score 0
+    with torch.no_grad():  # input 0 feeds little
+        model.layers[0].coef[0] *= 0.05
+        model.layers[0].scale_base[0] *= 0.05
+    score = attribute(model, X).feature_score
+    assert float(score[1]) < 1e-6  # (rounding in the std)
+    kept = prune_input(model, x=X)  # default threshold 1e-2
+    assert kept.width[0] == 2
+    torch.testing.assert_close(kept(X[:, [0, 2]]), model(X), rtol=1e-12, atol=1e-12)
+    assert min(float(score[0]), float(score[2])) < 0.5  # a kept input scores well below 1
+    at = float(score[2])
+    assert prune_input(model, threshold=at, x=X).width[0] == 1 + int(float(score[0]) > at)  # "above", not "at"
+
+
+def test_prune_input_keeps_the_best_input_and_warns_when_all_score_low(caplog):
+    model = _model()
+    score = attribute(model, X).feature_score
+    with caplog.at_level(logging.INFO, logger="kanlab.prune"):
+        kept = prune_input(model, threshold=100.0, x=X)
+    assert kept.width[0] == 1
+    best = int(score.argmax())
+    torch.testing.assert_close(kept(X[:, [best]]), remove_node(remove_node(model, 0, (best + 1) % 3),
+                                                                0, (best + 2) % 3)(X))
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("WARNING", "prune_input: every input scored <= 100; keeping the best one") in messages
+    assert ("INFO", f"prune_input: kept inputs [{best}]") in messages
+
+
+def test_prune_input_by_list_and_its_checks():
+    model = _model()
+    model.fit_input_ = X.clone()
+    kept = prune_input(model, active_inputs=[2, 0, 2])
+    assert kept.width[0] == 2
+    torch.testing.assert_close(kept.fit_input_, X[:, [0, 2]])  # the cached inputs follow the kept columns
+    assert prune_input(model, active_inputs=[2]).width[0] == 1  # the last input is a valid one
+    for bad in ([], [-1], [3], [0, 3]):
+        with pytest.raises(ValueError, match=r"active_inputs must name inputs in \[0, 3\), got "):
+            prune_input(model, active_inputs=bad)
+
+
+def test_prune_input_without_data_says_so():
+    with pytest.raises(ValueError, match="data"):
+        prune_input(_model())
+
+
+def test_prune_node_by_list_and_its_checks(caplog):
+    model = _model((3, 4, 4, 2))
+    with caplog.at_level(logging.INFO, logger="kanlab.prune"):
+        kept = prune_node(model, active_neurons_id=[[3, 0], [1]])
+    assert kept.width == [3, 2, 1, 2]
+    assert ("INFO", "prune_node: width [3, 4, 4, 2] -> [3, 2, 1, 2]") in [(r.levelname, r.getMessage())
+                                                                         for r in caplog.records]
+    torch.testing.assert_close(kept.layers[1].coef, model.layers[1].coef[[0, 3]][:, [1]])
+    with pytest.raises(ValueError, match=r"active_neurons_id needs one list per hidden layer \(2\), got 1"):
+        prune_node(model, active_neurons_id=[[0]])
+    for bad in ([], [-1], [4]):
+        with pytest.raises(ValueError, match=r"active_neurons_id\[1\] must name nodes in \[0, 4\), got "):
+            prune_node(model, active_neurons_id=[[0], bad])
+    assert prune_node(model, active_neurons_id=[[3], [3]]).width == [3, 1, 1, 2]
+
+
+def test_prune_node_threshold_is_strict_and_keeps_one_node_per_layer(caplog):
+    model = _model((3, 4, 2))
+    scores = node_scores(model, X)[1]
+    at = float(scores.sort().values[1])  # the second-lowest hidden score
+    assert prune_node(model, threshold=at, x=X).width == [3, 2, 2]  # two nodes score above it, one at it
+    with caplog.at_level(logging.WARNING, logger="kanlab.prune"):
+        assert prune_node(model, threshold=1e9, x=X).width == [3, 1, 2]
+    assert caplog.records[0].getMessage() == \
+        "prune_node: every node of hidden layer 1 scored <= 1e+09; keeping the best one"
+    best = int(scores.argmax())
+    kept = prune_node(model, threshold=1e9, x=X)
+    torch.testing.assert_close(kept.layers[0].coef, model.layers[0].coef[:, [best]])
+    with pytest.raises(ValueError, match="unknown pruning criterion by='size'; choose 'attribution' or 'activation'"):
+        prune_node(model, x=X, by="size")
+
+
+def test_activation_scores_follow_their_definition():
+    """by='activation': inputs get their largest outgoing edge std, outputs their largest incoming one, hidden
+    nodes the smaller of the two."""
+    model = _model((3, 4, 2))
+    acts = model.layer_inputs(X)
+    from kanlab.prune import edge_std
+
+    e0, e1 = edge_std(model, 0, acts[0]), edge_std(model, 1, acts[1])
+    got = node_scores(model, X, by="activation")
+    torch.testing.assert_close(got[0], e0.amax(dim=1))
+    torch.testing.assert_close(got[1], torch.minimum(e0.amax(dim=0), e1.amax(dim=1)))
+    torch.testing.assert_close(got[2], e1.amax(dim=0))
+
+
+def test_prune_edge_keeps_edges_at_the_threshold_and_drops_masked_ones():
+    model = _model((3, 2))
+    scores = attribute(model, X).edge_scores[0]
+    at = float(scores[1, 0])
+    kept = prune_edge(model, threshold=at, x=X)
+    torch.testing.assert_close(kept.layers[0].mask, (scores >= at).to(torch.float64))
+    masked = remove_node(model, 0, 2)
+    assert not prune_edge(masked, threshold=0.0, x=X).layers[0].mask[2].any()  # a masked edge stays masked
+
+
+def test_feature_interaction_counts_nodes_per_input_set():
+    """Hidden node 0 reads inputs 0 and 1, node 1 reads input 2, node 2 reads nothing (below neuron_th)."""
+    model = _model((3, 3, 1))
+    with torch.no_grad():
+        model.layers[0].mask.copy_(torch.tensor([[1.0, 0, 0], [1, 0, 0], [0, 1, 0]]))
+    assert feature_interaction(model, 1, x=X) == {(0, 1): 1, (2,): 1}
+    assert feature_interaction(model, 1, x=X, feature_th=1.0 - 1e-12) in ({(0,): 1, (2,): 1}, {(1,): 1, (2,): 1})
+    assert feature_interaction(model, 1, x=X, neuron_th=1e9) == {}
+    for l in (0, 3):
+        with pytest.raises(IndexError, match=rf"layer {l} has no incoming edges to attribute .* are 1..2\)"):
+            feature_interaction(model, l, x=X)
