@@ -44,7 +44,7 @@ TESTS = {
     "fit": ["test_fit.py", "test_expectations.py", "test_objective.py"],
     "epochs": ["test_epochs.py"],
     "symbolic.fit": ["test_symbolic.py"],
-    "symbolic.formula": ["test_symbolic.py"],
+    "symbolic.formula": ["test_formula.py", "test_symbolic.py"],
 }
 MUTMUT = """
 [tool.mutmut]

@@ -91,3 +91,135 @@ def test_interrupt_mid_epoch_leaves_the_last_completed_epoch():
         model.fit((x, y), batch=64, epochs=5, loss_fn=loss_fn, callbacks=[remember])
     assert done["epoch"] == 1
     assert all(torch.equal(v, done["state"][k]) for k, v in model.state_dict().items())
+
+
+# --- with lr=0 the parameters never move, so every number fit_epochs reports can be recomputed here (issue 18) ---
+
+X64 = torch.rand(300, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 2 - 1
+Y64 = f(X64)
+
+
+def _still(**kw):
+    from kanlab.epochs import fit_epochs
+
+    model = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    hist = fit_epochs(model, kw.pop("data", (X64, Y64)), lr=0.0, update_grid=False, **kw)
+    return model, before, hist
+
+
+def test_reported_losses_are_the_rmse_of_the_unchanged_model():
+    model, before, hist = _still(epochs=2, batch=64, val_data=(X64[:50], Y64[:50]))
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert hist["train_loss"] == pytest.approx([_rmse(model, X64, Y64)] * 2, rel=1e-12)
+    assert hist["val_loss"] == pytest.approx([_rmse(model, X64[:50], Y64[:50])] * 2, rel=1e-12)
+    assert hist["reg"] == [0.0, 0.0]
+    loader = DataLoader(TensorDataset(X64[:50], Y64[:50]), batch_size=16)
+    _, _, by_loader = _still(epochs=1, val_data=loader)
+    assert by_loader["val_loss"] == pytest.approx(hist["val_loss"][:1], rel=1e-12)
+
+
+def test_reported_penalty_is_the_models_regularizer():
+    from kanlab.fit import objective_terms
+
+    model, _, hist = _still(epochs=1, batch=1000, lamb=0.01, lamb_l1=2.0, lamb_entropy=3.0, lamb_coef=0.5,
+                            lamb_coefdiff=0.25)
+    _, _, reg = objective_terms(model, X64, Y64, lambda p, y: torch.mean((p - y) ** 2), lamb=0.01, lamb_l1=2.0,
+                                lamb_entropy=3.0, lamb_coef=0.5, lamb_coefdiff=0.25, singularity_avoiding=True,
+                                y_th=1000.0, reg_metric="edge_forward_spline_n")
+    assert hist["reg"] == pytest.approx([float(reg)], rel=1e-10) and float(reg) > 0
+
+
+def test_classification_reports_the_mean_loss_not_its_root():
+    from kanlab.epochs import fit_epochs
+
+    model = KAN([2, 3, 2], grid=4, seed=0, dtype=torch.float64)
+    labels = (Y64[:, 0] > 0.5).long()
+    ce = torch.nn.CrossEntropyLoss()
+    hist = fit_epochs(model, (X64, labels), epochs=1, lr=0.0, loss_fn=ce, val_data=(X64[:40], labels[:40]))
+    with torch.no_grad():
+        assert hist["train_loss"][0] == pytest.approx(float(ce(model(X64), labels)), rel=1e-12)
+        assert hist["val_loss"][0] == pytest.approx(float(ce(model(X64[:40]), labels[:40])), rel=1e-12)
+
+
+def test_validation_split_holds_out_the_seeded_rows():
+    model, _, hist = _still(epochs=1, validation_split=0.1, seed=5)
+    perm = torch.randperm(300, generator=torch.Generator().manual_seed(5))
+    val, train = perm[:30], perm[30:]
+    assert hist["val_loss"][0] == pytest.approx(_rmse(model, X64[val], Y64[val]), rel=1e-12)
+    assert hist["train_loss"][0] == pytest.approx(_rmse(model, X64[train], Y64[train]), rel=1e-12)
+    assert sorted(model.fit_input_[:, 0].tolist()) == sorted(X64[train, 0].tolist())  # the rows it trained on
+    _, _, tiny = _still(epochs=1, validation_split=0.001)  # rounds to 0 rows: at least one is held out
+    assert "val_loss" in tiny
+
+
+def test_batches_count_and_default_batch():
+    calls = []
+
+    def loss_fn(pred, y):
+        calls.append(pred.shape[0])
+        return torch.mean((pred - y) ** 2)
+
+    x = torch.rand(2100, 2, dtype=torch.float64) * 2 - 1
+    _still(data=(x, f(x)), epochs=1, batch=-1, loss_fn=loss_fn)  # -1: the default 1024 rows
+    assert sorted(calls, reverse=True)[::2] == [1024, 1024, 52]  # the loss is called twice a batch
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(validation_split=-0.1), r"validation_split must lie in \[0, 1\), got -0.1"),
+    (dict(validation_split=1.0), r"validation_split must lie in \[0, 1\), got 1.0"),
+    (dict(validation_split=0.2, val_data=(X64, Y64)), "pass either val_data or validation_split, not both"),
+    (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
+    (dict(batch=0), "batch must be an integer >= 1, got 0"),
+    (dict(data=[X64, Y64.numpy()]), r"training data: expected \(x, y\) tensors"),
+    (dict(data=(X64[:0], Y64[:0])), "training data is empty"),
+    (dict(val_data=(X64[:0], Y64[:0])), "validation data is empty"),
+    (dict(data=DataLoader(TensorDataset(X64, Y64)), validation_split=0.2),
+     r"validation_split needs \(x, y\) tensors; with a DataLoader pass val_data"),
+])
+def test_bad_arguments_are_named(kw, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        _still(**kw)
+
+
+def test_a_loader_batch_is_checked_and_grids_follow_the_first_batch():
+    from kanlab.epochs import fit_epochs
+
+    bad = X64.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(ValueError, match="a training batch inputs"):
+        _still(data=DataLoader(TensorDataset(bad, Y64), batch_size=50))
+    model = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+    first = X64[:64] * 0.5
+    fit_epochs(model, DataLoader(TensorDataset(torch.cat([first, X64[64:]]), Y64), batch_size=64), epochs=2,
+               lr=0.0)
+    ref = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+    ref.update_grid(first)
+    torch.testing.assert_close(model.layers[0].grid, ref.layers[0].grid, rtol=0, atol=0)
+
+
+def test_a_nan_loss_stops_and_restores_the_last_good_epoch():
+    from kanlab.epochs import fit_epochs
+
+    model = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+    calls = {"n": 0}
+    states = []
+
+    def loss_fn(pred, y):
+        calls["n"] += 1
+        return torch.mean((pred - y) ** 2) * (float("nan") if calls["n"] > 10 else 1.0)  # epoch 0: 5 batches
+
+    with pytest.warns(RuntimeWarning, match=r"fit: epoch 1 produced NaN/inf; stopped and restored the parameters "
+                                            r"from before it"):
+        hist = fit_epochs(model, (X64, Y64), batch=64, epochs=4, lr=0.01, loss_fn=loss_fn,
+                          callbacks=[lambda e, logs: states.append({k: v.clone() for k, v in
+                                                                    model.state_dict().items()})])
+    assert len(hist["train_loss"]) == 1 and len(states) == 1
+    assert all(torch.equal(v, states[0][k]) for k, v in model.state_dict().items())
+
+
+def test_progress_bar_only_when_asked(capsys):
+    _still(epochs=2, progress=True)
+    assert "epochs" in capsys.readouterr().err
+    _still(epochs=2)
+    assert capsys.readouterr().err == ""

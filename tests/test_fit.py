@@ -211,3 +211,233 @@ def test_a_transient_nan_step_is_undone_and_retried_with_a_smaller_lr(ds, opt):
                          update_grid=False)
     assert 5 <= len(hist["train_loss"]) <= 7 and all(v == v for v in hist["train_loss"])
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+# --- fit's contract pinned down number by number (issue 18: mutation testing) ---
+
+def test_with_lr_zero_the_history_is_the_unchanged_models_rmse(ds):
+    model = _model()
+    hist = model.fit(ds, opt="Adam", lr=0.0, steps=3, update_grid=False)
+
+    def rmse(x, y):
+        return float(((model(x) - y) ** 2).mean().sqrt())
+
+    assert hist["train_loss"] == pytest.approx([rmse(ds["train_input"], ds["train_label"])] * 3, rel=1e-12)
+    assert hist["test_loss"] == pytest.approx([rmse(ds["test_input"], ds["test_label"])] * 3, rel=1e-12)
+    assert hist["reg"] == [0.0] * 3
+    assert model.fit_input_ is not None and torch.equal(model.fit_input_, ds["train_input"])
+
+
+def test_minibatches_draw_from_the_seeded_generator(ds):
+    model = _model()
+    seen = []
+    real = model.forward
+
+    def spy(x, *args):
+        seen.append(x)
+        return real(x, *args)
+
+    model.forward = spy
+    model.fit(ds, opt="Adam", lr=0.0, steps=2, batch=30, update_grid=False, seed=4)
+    gen = torch.Generator().manual_seed(4)
+    tr0 = torch.randperm(200, generator=gen)[:30]
+    te0 = torch.randperm(100, generator=gen)[:30]
+    tr1 = torch.randperm(200, generator=gen)[:30]
+    train_batches = [x for x in seen if x.shape[0] == 30]
+    assert torch.equal(train_batches[0], ds["train_input"][tr0])
+    assert torch.equal(train_batches[1], ds["test_input"][te0])  # the test metric uses its own random rows
+    assert torch.equal(train_batches[2], ds["train_input"][tr1])
+
+
+@pytest.mark.parametrize("kw,want", [
+    (dict(), [0, 5, 10, 15, 20, 25, 30, 35, 40, 45]),  # every 50 // 10 steps until step 50
+    (dict(grid_update_num=4, stop_grid_update_step=20), [0, 5, 10, 15]),
+    (dict(start_grid_update_step=12, stop_grid_update_step=30, grid_update_num=5), [12, 18, 24]),
+    (dict(grid_update_num=0, stop_grid_update_step=6), [0]),  # no division by zero: once
+    (dict(grid_update_num=10, stop_grid_update_step=5), [0, 1, 2, 3, 4]),  # at least one step apart
+    (dict(update_grid=False), []),
+])
+def test_the_grid_update_schedule(ds, monkeypatch, kw, want):
+    model, calls, step = _model(), [], {"now": 0}
+    monkeypatch.setattr(model, "update_grid", lambda x: calls.append(step["now"]))
+    model.fit(ds, opt="Adam", lr=0.0, steps=60, callbacks=[lambda s, logs: step.update(now=s + 1)], **kw)
+    assert calls == want
+
+
+def test_metrics_are_recorded_by_name_in_both_forms(ds):
+    model = _model()
+
+    def n_params():
+        return 7
+
+    def train_rows(m, data):
+        assert m is model
+        return torch.tensor(float(data["train_input"].shape[0]))
+
+    hist = model.fit(ds, opt="Adam", lr=0.0, steps=2, metrics=[n_params, train_rows], update_grid=False)
+    assert hist["n_params"] == [7.0, 7.0] and hist["train_rows"] == [200.0, 200.0]
+
+
+def test_log_lines_every_log_steps(ds, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="kanlab.fit"):
+        hist = _model().fit(ds, opt="Adam", lr=0.0, steps=5, log=2, update_grid=False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "kanlab.fit"]
+    assert lines == [f"step {s}: train_loss={hist['train_loss'][s]:.3e} test_loss={hist['test_loss'][s]:.3e} "
+                     f"reg={hist['reg'][s]:.3e}" for s in (0, 2, 4)]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="kanlab.fit"):
+        _model().fit(ds, opt="Adam", lr=0.0, steps=3, log=0, update_grid=False)
+    assert not [r for r in caplog.records if r.name == "kanlab.fit"]
+
+
+def test_the_arguments_reach_fit_epochs(monkeypatch):
+    import kanlab.epochs
+
+    got = {}
+    monkeypatch.setattr(kanlab.epochs, "fit_epochs", lambda model, data, **kw: got.update(kw) or {"ok": [1.0]})
+    x = torch.rand(10, 2, dtype=torch.float64)
+    cb, loss = [lambda s, l: None], torch.nn.MSELoss()
+    out = _model().fit((x, x[:, :1]), epochs=3, batch=4, loss_fn=loss, lamb=0.1, lamb_l1=0.2, lamb_entropy=0.3,
+                       lamb_coef=0.4, lamb_coefdiff=0.5, update_grid=False, val_data=(x, x[:, :1]),
+                       patience=2, callbacks=cb, reg_metric="edge_backward", progress=True, seed=9,
+                       singularity_avoiding=False, y_th=50.0)
+    assert out == {"ok": [1.0]}
+    val = got.pop("val_data")
+    assert torch.equal(val[0], x)
+    assert got == dict(epochs=3, batch=4, lr=1e-2, loss_fn=loss, lamb=0.1, lamb_l1=0.2, lamb_entropy=0.3,
+                       lamb_coef=0.4, lamb_coefdiff=0.5, update_grid=False, validation_split=0.0, patience=2,
+                       callbacks=cb, reg_metric="edge_backward", progress=True, seed=9, singularity_avoiding=False,
+                       y_th=50.0)
+    _model().fit((x, x[:, :1]), lr=0.5, opt="Adam")
+    assert got["lr"] == 0.5
+    with pytest.raises(ValueError, match=r"training from a DataLoader or \(x, y\) tensors uses Adam by epochs; "
+                                         r"opt='LBFGS' needs a dataset dict"):
+        _model().fit((x, x[:, :1]), opt="LBFGS")
+
+
+def test_the_arguments_reach_fit_distributed(ds, monkeypatch):
+    import kanlab.distributed
+
+    got = {}
+    monkeypatch.setattr(kanlab.distributed, "fit_distributed",
+                        lambda model, data, **kw: got.update(kw) or {"ok": [2.0]})
+    cb = [lambda s, l: None]
+    out = _model().fit(ds, opt="Adam", steps=4, log=2, lamb=0.1, lamb_l1=0.2, lamb_entropy=0.3, lamb_coef=0.4,
+                       lamb_coefdiff=0.5, update_grid=False, grid_update_num=3, loss_fn=None, lr=0.7,
+                       start_grid_update_step=1, stop_grid_update_step=9, batch=16, progress=True, seed=5,
+                       callbacks=cb, singularity_avoiding=False, y_th=9.0, reg_metric="edge_backward", epochs=2,
+                       checkpoint="c.pt", checkpoint_every=2, resume=True, sharded=True, threads=1)
+    assert out == {"ok": [2.0]}
+    assert got == dict(opt="Adam", steps=4, log=2, lamb=0.1, lamb_l1=0.2, lamb_entropy=0.3, lamb_coef=0.4,
+                       lamb_coefdiff=0.5, update_grid=False, grid_update_num=3, loss_fn=None, lr=0.7,
+                       start_grid_update_step=1, stop_grid_update_step=9, batch=16, progress=True, seed=5,
+                       callbacks=cb, singularity_avoiding=False, y_th=9.0, reg_metric="edge_backward", epochs=2,
+                       distributed=False, checkpoint="c.pt", checkpoint_every=2, resume=True, sharded=True, threads=1)
+    for kw in (dict(distributed=True), dict(checkpoint_every=3), dict(resume="r.pt"), dict(world_size=2)):
+        got.clear()
+        _model().fit(ds, **kw)
+        assert got, kw  # each of these alone routes to the distributed loop
+    got.clear()
+    _model().fit(ds, steps=1, resume=False)
+    assert not got  # resume=False is the plain fit
+    with pytest.raises(TypeError, match=r"fit\(\) got unexpected keyword argument\(s\) \['shards'\]"):
+        _model().fit(ds, shards=2)
+    with pytest.raises(ValueError, match="fit: metrics, patience cannot be combined with distributed=True, "
+                                         "checkpoint= or resume="):
+        _model().fit(ds, checkpoint="c.pt", metrics=[len], patience=3)
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(opt="SGD"), r"unknown opt 'SGD'; choose one of \['LBFGS', 'Adam'\]"),
+    (dict(steps=-1), "steps must be an integer >= 0, got -1"),
+    (dict(steps=2.5), "steps must be an integer"),
+    (dict(lamb=-0.1), "lamb must be a finite number >= 0, got -0.1"),
+    (dict(lamb=float("nan")), "lamb must be a finite number >= 0, got nan"),
+    (dict(batch=-2), "batch must be -1 or a positive integer, got -2"),
+    (dict(batch=0), "batch must be -1 or a positive integer, got 0"),
+    (dict(reg_metric="size"), "reg_metric"),
+])
+def test_bad_options_are_named(ds, kw, message):
+    with pytest.raises(ValueError, match=message):
+        _model().fit(ds, **kw)
+
+
+def test_zero_steps_and_full_batches(ds):
+    model = _model()
+    assert model.fit(ds, steps=0) == {"train_loss": [], "test_loss": [], "reg": []}
+    a, b = _model(), _model()
+    ha = a.fit(ds, opt="Adam", steps=3, batch=200)  # batch = n_train: full batch, no random draws
+    hb = b.fit(ds, opt="Adam", steps=3, batch=-1)
+    assert ha == hb
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: d.pop("train_input"), r"dataset is missing key\(s\) \['train_input'\]"),
+    (lambda d: d.update(test_input=d["test_input"][:, 0]), r"dataset\['test_input'\] must have shape \(N, 2\), "
+                                                          r"got \(100,\)"),
+    (lambda d: d.update(test_input=d["test_input"][:0]), r"dataset\['test_input'\] is empty"),
+    (lambda d: d.update(test_input=d["test_input"].repeat(1, 2)), r"dataset\['test_input'\] has 4 columns but "
+                                                                  r"the model's width\[0\] is 2"),
+    (lambda d: d["train_label"].__setitem__((1, 0), float("nan")), r"dataset\['train_label'\]"),
+    (lambda d: d.update(test_label=d["test_label"][:7]), r"dataset\['test_label'\] has 7 rows but the inputs "
+                                                         r"have 100"),
+    (lambda d: d.update(test_label=d["test_label"].repeat(1, 3)), r"dataset\['test_label'\] must have shape "
+                                                                  r"\(100, 1\) to match the model's outputs, "
+                                                                  r"got \(100, 3\)"),
+    (lambda d: d.update(test_label=d["test_label"][0, 0]), r"dataset\['test_label'\] has 0 rows"),
+    (lambda d: d.update(test_label=[1.0]), r"dataset\['test_label'\] must be a torch.Tensor, got list"),
+])
+def test_dataset_errors_name_the_key(ds, mutate, message):
+    data = dict(ds)
+    mutate(data)
+    with pytest.raises((ValueError, TypeError), match=message):
+        _model().fit(data, steps=1)
+
+
+def test_a_dataset_that_is_not_a_dict():
+    with pytest.raises(TypeError, match=r"dataset must be a dict with keys \['train_input', 'train_label', "
+                                        r"'test_input', 'test_label'\], got str"):
+        _model().fit("data.csv", steps=1)
+
+
+def test_one_dimensional_labels_warn_with_their_shape(ds):
+    flat = dict(ds, train_label=ds["train_label"][:, 0])
+    with pytest.warns(UserWarning, match=r"dataset\['train_label'\] has shape \(200,\); reshaping it to \(200, 1\) "
+                                         r"\(it is never broadcast\)"):
+        _model().fit(flat, steps=1)
+    two = KAN(width=[2, 2], seed=0, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"dataset\['train_label'\] has shape \(200,\) but the model has 2 "
+                                         r"outputs; pass labels of shape \(200, 2\)"):
+        two.fit(flat, steps=1)
+
+
+def test_data_outside_the_grid_warns_once_with_the_share(ds):
+    far = dict(ds, train_input=ds["train_input"] * 3)  # |x| <= 3 on a grid over [-1, 1]
+    share = float(((far["train_input"].abs() > 1).any(dim=1)).double().mean())
+    model = _model()
+    with pytest.warns(UserWarning, match=rf"fit: {share:.0%} of the training inputs lie outside the first layer's "
+                                         r"grid \[-1, 1\] and no grid update is scheduled"):
+        model.fit(far, steps=1, update_grid=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(far, steps=1, update_grid=False)  # once per model
+        _model().fit(far, steps=1)  # a scheduled grid update moves the grid to the data: no warning
+        near = dict(ds, train_input=ds["train_input"].clamp(-1, 1))
+        _model().fit(near, steps=1, update_grid=False)
+
+
+def test_a_model_that_cannot_evaluate_the_data_is_refused(ds):
+    huge = dict(ds, train_label=ds["train_label"] * 1e300 * 1e10)  # inf labels are caught as NaN/inf data
+    with pytest.raises(ValueError, match="NaN"):
+        _model().fit(huge, steps=1)
+    model = KAN(width=[2, 1], grid=3, seed=0)  # float32
+    big = dict(ds, train_input=ds["train_input"].float() * 1e30, train_label=ds["train_label"].float() * 1e30,
+               test_input=ds["test_input"].float(), test_label=ds["test_label"].float())
+    with pytest.raises(ValueError, match=r"the model's output or loss on the training data is not finite \(largest "
+                                         r"\|input\| 9.97e\+29, largest \|label\| 5.54e\+30, computed in torch.float32\); "
+                                         r"standardise the data or train in float64"):
+        model.fit(big, steps=1, update_grid=False)

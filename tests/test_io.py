@@ -415,8 +415,9 @@ def test_load_builds_on_the_requested_device(tmp_path, monkeypatch):
     import kanlab.io
 
     _, path, _ = _folder_model(tmp_path)
-    with pytest.raises(ValueError, match="device='meta' is not supported"):  # the caller's error, not the file's
+    with pytest.raises(ValueError, match="device='meta' is not supported") as info:
         load(path, device="meta")
+    assert not isinstance(info.value, KanFileError)  # the caller's error, not the file's
     devices = []
     real = kanlab.io.KAN
 
