@@ -43,7 +43,7 @@ TESTS = {
     "sklearn": ["test_sklearn.py", "test_expectations.py"],
     "fit": ["test_fit.py", "test_expectations.py", "test_objective.py"],
     "epochs": ["test_epochs.py"],
-    "symbolic.fit": ["test_symbolic.py"],
+    "symbolic.fit": ["test_symbolic_fit.py", "test_symbolic.py"],
     "symbolic.formula": ["test_formula.py", "test_symbolic.py"],
 }
 MUTMUT = """
