@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch is pinned to the CPU build that ships on this machine; any other specifier may pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench asan install clean
+.PHONY: demo test bench asan mutate install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,12 @@ bench: install
 	$(BIN)/pip install -q $(TORCH) pykan==0.2.8 pandas pyyaml
 	$(BIN)/python benchmarks/bench_layer.py && $(BIN)/python benchmarks/bench_vs_pykan.py
 	$(BIN)/python benchmarks/bench_startup.py && $(BIN)/python benchmarks/bench_contention.py
+
+# Mutation testing of the workflow modules (issue 18; not part of CI): about 30 min on 2 cores from scratch, minutes
+# when only a few functions changed since the last run. Writes benchmarks/results/mutation.md. MODULES=io,prune: a subset.
+mutate: install
+	$(BIN)/pip install -q '.[mutate]'
+	$(BIN)/python scripts/mutate.py $(if $(MODULES),--only $(MODULES))
 
 asan: install
 	ASAN_OPTIONS=detect_leaks=0,verify_asan_link_order=0 LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \

@@ -55,6 +55,7 @@ pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:warnings", "-x"]
 process_isolation = "forkserver"  # torch is not fork-safe once used
 """
 KILLED = {"killed", "caught by type check", "timeout", "segfault"}  # a timeout or a crash is noticed, too
+KILLED_CODES = {1, 3, 36, 37, 24, -24, 152, 255, -11, -9}  # mutmut's exit codes for the statuses above
 
 
 def sync(scratch: Path, module: str) -> None:
@@ -74,6 +75,16 @@ def sync(scratch: Path, module: str) -> None:
     tests = ", ".join(f'"tests/{t}"' for t in TESTS[module])
     with open(scratch / "pyproject.toml", "a") as f:
         f.write(MUTMUT.format(path=module.replace(".", "/"), tests=tests))
+
+
+def retest_survivors(scratch: Path) -> None:
+    """Mark every mutant that was not killed as unchecked, so that this run tries the current tests on it (mutmut
+    itself re-tests only functions whose code changed, not mutants that new tests may now kill)."""
+    for meta in (scratch / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        data["exit_code_by_key"] = {k: (c if c in KILLED_CODES else None) for k, c in codes.items()}
+        meta.write_text(json.dumps(data))
 
 
 def module_of(name: str) -> str:
@@ -179,6 +190,7 @@ def main() -> None:
             if args.fresh and scratch.exists():
                 shutil.rmtree(scratch)
             sync(scratch, module)
+            retest_survivors(scratch)
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)],
                            cwd=scratch, env=env, check=True, stdout=subprocess.DEVNULL)

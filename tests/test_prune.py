@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from kanlab import KAN, attribute
-from kanlab.prune import feature_interaction, node_scores, prune_edge, prune_input, prune_node, remove_node
+from kanlab.prune import (feature_interaction, node_attribution, node_scores, prune, prune_edge, prune_input, prune_node,
+                          remove_node)
 
 X = torch.rand(300, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
 
@@ -161,3 +162,149 @@ def test_feature_interaction_counts_nodes_per_input_set():
     for l in (0, 3):
         with pytest.raises(IndexError, match=rf"layer {l} has no incoming edges to attribute .* are 1..2\)"):
             feature_interaction(model, l, x=X)
+
+
+def _base_only(width, weights: dict) -> KAN:
+    """Edges w * silu(x) (splines zeroed): weights[(l, i, j)] = w; every other edge masked off."""
+    model = KAN(width=list(width), grid=4, k=3, seed=0, dtype=torch.float64)
+    with torch.no_grad():
+        for layer in model.layers:
+            for t in (layer.coef, layer.scale_sp, layer.scale_base, layer.mask):
+                t.zero_()
+        for (l, i, j), w in weights.items():
+            model.layers[l].scale_base[i, j] = w
+            model.layers[l].mask[i, j] = 1.0
+    return model
+
+
+def test_prune_edge_keeps_the_strongest_path_edge_by_edge():
+    model = _base_only((2, 2, 1), {(0, 0, 0): 1.0, (0, 1, 0): 0.2, (0, 0, 1): 0.3, (0, 1, 1): 1.5,
+                                   (1, 0, 0): 0.5, (1, 1, 0): 2.0})
+    x = X[:, :2]
+    scores = attribute(model, x).edge_scores
+    i = int(scores[1][:, 0].argmax())
+    j = int(scores[0][:, i].argmax())
+    assert (i, j) == (1, 1)  # by the weights: the strong hidden node, fed by its strong input
+    with pytest.warns(UserWarning) as record:
+        pruned = prune_edge(model, threshold=1e9, x=x)
+    (w,) = record
+    assert str(w.message) == (f"prune_edge: the threshold 1e+09 would cut every path to output(s) [0]; kept the "
+                              f"strongest path: edge (1, 1, 0) (score {float(scores[1][1, 0]):.3g}), "
+                              f"edge (0, 1, 1) (score {float(scores[0][1, 1]):.3g})")
+    assert w.filename == __file__  # points at the caller's line
+    assert _off(pruned) == {(0, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 0)}
+    # the hidden node is already reachable: only the last edge is restored
+    kept_first = prune_edge(model, threshold=float(scores[0].min()), x=x)
+    assert _off(kept_first) == set()
+    # a hidden node fed by a symbolic edge is reachable already: only the output's edge is restored
+    model.fix_symbolic(0, 1, 1, "x", fit_params=False)
+    with pytest.warns(UserWarning, match=r"kept the strongest path: edge \(1, 1, 0\) \(score [0-9.e+-]+\)$"):
+        only_top = prune_edge(model, threshold=1e9, x=x)
+    assert _off(only_top) == {(0, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1), (1, 0, 0)}
+
+
+def test_a_symbolic_edge_is_a_path():
+    import warnings
+
+    model = _base_only((2, 1), {(0, 1, 0): 1.0})
+    model.fix_symbolic(0, 0, 0, "sin", fit_params=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pruned = prune_edge(model, threshold=1e9, x=X[:, :2])  # the symbolic edge carries output 0: no rescue
+    assert _off(pruned) == {(0, 0, 0), (0, 1, 0)} and bool(pruned.symbolic[0].mask[0, 0])
+
+
+def test_attribution_of_an_edge_both_numeric_and_symbolic():
+    from kanlab.prune import edge_std
+
+    model = _model((3, 2))
+    model.fix_symbolic(0, 1, 0, "sin", fit_params=False)
+    with torch.no_grad():
+        model.layers[0].mask[1, 0] = 1.0  # numeric back on: the edge is 'ns'
+        model.symbolic[0].affine[1, 0] = torch.tensor([2.0, 0.1, 0.7, 0.0], dtype=torch.float64)
+    total = model.layers[0].edge_activations(X)[:, 1, 0] + 0.7 * torch.sin(2.0 * X[:, 1] + 0.1)
+    got = edge_std(model, 0, X)
+    assert float(got[1, 0]) == pytest.approx(float(total.std()), rel=1e-12)
+    assert float(got[0, 1]) == pytest.approx(float(model.layers[0].edge_activations(X)[:, 0, 1].std()), rel=1e-12)
+
+
+def test_pruning_keeps_symbolic_edges_in_their_new_places():
+    model = _model((3, 4, 2))
+    model.fix_symbolic(0, 2, 3, "x^2", fit_params=False)
+    model.fix_symbolic(1, 3, 1, "sin", fit_params=False)
+    kept = prune_node(model, active_neurons_id=[[1, 3]])
+    assert kept.symbolic[0].names[2][1] == "x^2" and bool(kept.symbolic[0].mask[2, 1])
+    assert kept.symbolic[1].names[1][1] == "sin" and bool(kept.symbolic[1].mask[1, 1])
+    assert int(kept.symbolic[0].mask.sum()) == 1 and int(kept.symbolic[1].mask.sum()) == 1
+    narrow = prune_input(model, active_inputs=[0, 2])
+    assert narrow.symbolic[0].names[1][3] == "x^2" and bool(narrow.symbolic[0].mask[1, 3])
+
+
+def test_remove_edge_and_node_switch_off_symbolic_parts_too():
+    from kanlab.prune import remove_edge
+
+    model = _model()
+    model.fix_symbolic(0, 1, 1, "sin", fit_params=False)
+    model.fix_symbolic(1, 1, 0, "x", fit_params=False)
+    assert not remove_node(model, 1, 1).symbolic[0].mask.any()
+    assert not remove_node(model, 1, 1).symbolic[1].mask.any()
+    cut = remove_edge(model, 0, 1, 1)
+    assert not cut.symbolic[0].mask[1, 1] and bool(cut.symbolic[1].mask[1, 0])
+    assert _off(remove_edge(_model(), 1, 2, 0)) == {(1, 2, 0)}
+    with pytest.raises(IndexError):
+        remove_edge(model, 2, 0, 0)
+
+
+def test_attribution_needs_two_rows_and_data():
+    model = _model((1, 2, 1))
+    with pytest.raises(ValueError, match="attribution needs at least 2 samples to measure spread"):
+        attribute(model, X[:1, :1])
+    assert attribute(model, X[:2, :1]).feature_score.shape == (1,)  # two rows and one column are enough
+    with pytest.raises(ValueError, match="no data to score the network on"):
+        attribute(model)
+    scores = attribute(_model(), X)
+    assert all(s.dtype == torch.float64 for s in scores.node_scores + scores.edge_scores)
+
+
+def test_default_thresholds_are_pykans():
+    """prune_node 1e-2, prune_edge 3e-2, prune both and by attribution: checked on scores that sit between each
+    default and 1."""
+    model = _base_only((3, 3, 1), {(0, 0, 0): 1.0, (0, 1, 1): 1.0, (0, 2, 2): 1.0,
+                                   (1, 0, 0): 1.0, (1, 1, 0): 0.04, (1, 2, 0): 0.001})
+    x = X
+    nodes = attribute(model, x).node_scores[1]
+    edges = attribute(model, x).edge_scores
+    assert 1e-2 < float(nodes[1]) < 0.5 and float(nodes[2]) < 1e-2  # node 1 weak but kept, node 2 pruned
+    assert prune_node(model, x=x).width == [3, 2, 1]
+    assert 3e-2 < float(edges[1][1, 0]) < 0.5
+    assert _off(prune_edge(model, x=x)) == _off(model) | {(1, 2, 0)} | {
+        (0, i, j) for i in range(3) for j in range(3) if float(edges[0][i, j]) < 3e-2}
+    both = prune(model, x=x)
+    assert both.width == [3, 2, 1] and both.width == prune(model, 1e-2, 3e-2, x=x, by="attribution").width
+    assert prune(model, node_th=0.5, x=x).width == [3, 1, 1]
+    assert _off(prune(model, edge_th=0.5, x=x)) != _off(prune(model, x=x))
+    act = prune(model, node_th=0.02, x=x, by="activation")  # by reaches prune_node
+    assert act.width == prune_node(model, 0.02, x=x, by="activation").width
+
+
+def test_activation_scores_through_three_layers():
+    model = _model((3, 4, 4, 2))
+    acts = model.layer_inputs(X)
+    from kanlab.prune import edge_std
+
+    e = [edge_std(model, l, acts[l]) for l in range(3)]
+    got = node_scores(model, X, by="activation")
+    torch.testing.assert_close(got[2], torch.minimum(e[1].amax(dim=0), e[2].amax(dim=1)))
+    torch.testing.assert_close(got[3], e[2].amax(dim=0))
+
+
+def test_feature_interaction_edges():
+    model = _model((3, 3, 1))
+    with torch.no_grad():
+        model.layers[0].mask.copy_(torch.tensor([[1.0, 0, 1], [1, 0, 1], [0, 1, 0]]))
+    assert feature_interaction(model, 1, x=X) == {(0, 1): 2, (2,): 1}  # two nodes read the same pair
+    assert feature_interaction(model, 2, x=X)  # the last layer is a valid one
+    assert feature_interaction(model, 1, x=X, feature_th=1.0) == {(): 3}  # nothing strictly above the top
+    rows = node_attribution(model, X)[0]
+    low = float(rows.amax(dim=1).min())  # a node whose largest score equals neuron_th is left out
+    assert sum(feature_interaction(model, 1, x=X, neuron_th=low).values()) == 2

@@ -126,7 +126,7 @@ def _rebuild(model: KAN, keep: list[Tensor]) -> KAN:
     """New model keeping nodes keep[l] (index tensors, in the new order) at every layer boundary l = 0..L; a
     multiplication node keeps its subnodes."""
     specs = [n.subset(k.tolist()) for n, k in zip(model.nodes, keep)]  # (new Nodes, kept subnode ids)
-    layers = [layer.subset(keep[l], torch.as_tensor(specs[l + 1][1], dtype=torch.long))
+    layers = [layer.subset(keep[l], torch.as_tensor(specs[l + 1][1]))  # int64: a layer keeps >= 1 subnode
               for l, layer in enumerate(model.layers)]
     symbolic = [sym.subset(keep[l].tolist(), specs[l + 1][1]) for l, sym in enumerate(model.symbolic)]
     return model._with_layers(layers, symbolic, [spec for spec, _ in specs])
@@ -161,7 +161,7 @@ def prune_node(model: KAN, threshold: float = 1e-2, x: Tensor | None = None,
             raise ValueError(f"active_neurons_id needs one list per hidden layer ({model.depth - 1}), "
                              f"got {len(active_neurons_id)}")
         for l, ids in enumerate(active_neurons_id, start=1):
-            ids_t = torch.as_tensor(sorted(set(int(i) for i in ids)), dtype=torch.long)
+            ids_t = torch.as_tensor(sorted(set(int(i) for i in ids)))  # int64; [] is refused below
             if ids_t.numel() == 0 or ids_t.min() < 0 or ids_t.max() >= width[l]:
                 raise ValueError(f"active_neurons_id[{l - 1}] must name nodes in [0, {width[l]}), got {list(ids)}")
             keep.append(ids_t)
@@ -193,7 +193,7 @@ def prune_edge(model: KAN, threshold: float = 3e-2, x: Tensor | None = None) -> 
     new = model.copy()
     with torch.no_grad():
         for layer, k in zip(new.layers, keep):
-            layer.mask.mul_(k.to(layer.mask.dtype))
+            layer.mask.mul_(k)
     return new
 
 
@@ -206,7 +206,7 @@ def _keep_a_path_to_every_output(model: KAN, keep: list[Tensor], scores: list[Te
         return keep[l] | (model.symbolic[l].mask > 0)  # (in, out)
 
     def reachable() -> list[Tensor]:
-        reach = [torch.ones(model.width[0], dtype=torch.bool, device=scores[0].device)]
+        reach = [scores[0].new_ones(model.width[0], dtype=torch.bool)]
         for l in range(depth):
             sub = (reach[l][:, None] & active(l)).any(dim=0)  # (out,) subnodes fed from the inputs
             spec = model.nodes[l + 1]
