@@ -39,7 +39,7 @@ COPY = ["src", "tests", "examples", "pyproject.toml", "README.md"]
 # module -> the test files its mutants are run against
 TESTS = {
     "io": ["test_io.py", "test_expectations.py"],
-    "prune": ["test_prune.py", "test_expectations.py", "test_hypothesis.py"],
+    "prune": ["test_prune.py", "test_expectations.py", "test_hypothesis.py", "test_mult.py"],
     "sklearn": ["test_sklearn.py", "test_expectations.py"],
     "fit": ["test_fit.py", "test_expectations.py", "test_objective.py"],
     "epochs": ["test_epochs.py"],
@@ -53,6 +53,7 @@ only_mutate = ["src/kanlab/{path}.py"]
 pytest_add_cli_args_test_selection = [{tests}]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:warnings", "-x"]
 process_isolation = "forkserver"  # torch is not fork-safe once used
+debug = true  # mutmut prints the failing test when a clean run fails
 """
 KILLED = {"killed", "caught by type check", "timeout", "segfault"}  # a timeout or a crash is noticed, too
 KILLED_CODES = {1, 3, 36, 37, 24, -24, 152, 255, -11, -9}  # mutmut's exit codes for the statuses above
@@ -72,6 +73,16 @@ def sync(scratch: Path, module: str) -> None:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.egg-info"))
         else:
             shutil.copy2(src, dst)
+    mutants = scratch / "mutants"
+    if mutants.is_dir():  # mutmut copies the tests and the unmutated modules once, when it creates mutants/
+        mutated = f"src/kanlab/{module.replace('.', '/')}.py"
+        for src in [*(ROOT / "src").rglob("*"), *(ROOT / "tests").rglob("*")]:
+            rel = src.relative_to(ROOT).as_posix()
+            if src.is_file() and rel != mutated and "__pycache__" not in rel and not rel.endswith(".so"):
+                dst = mutants / rel
+                if not dst.exists() or dst.read_bytes() != src.read_bytes():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
     tests = ", ".join(f'"tests/{t}"' for t in TESTS[module])
     with open(scratch / "pyproject.toml", "a") as f:
         f.write(MUTMUT.format(path=module.replace(".", "/"), tests=tests))
@@ -175,6 +186,7 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="forget the previous runs' results")
     ap.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "mutation.md"))
     ap.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--verbose", action="store_true", help="show mutmut's own output")
     args = ap.parse_args()
     if args.collect:
         return collect()
@@ -193,7 +205,7 @@ def main() -> None:
             retest_survivors(scratch)
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)],
-                           cwd=scratch, env=env, check=True, stdout=subprocess.DEVNULL)
+                           cwd=scratch, env=env, check=True, stdout=subprocess.DEVNULL if not args.verbose else None)
             minutes[module] = (time.perf_counter() - t0) / 60
         if (scratch / "mutants").is_dir():  # modules not rerun keep their previous results in the report
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--collect"], cwd=scratch,

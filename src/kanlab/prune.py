@@ -233,8 +233,7 @@ def _keep_a_path_to_every_output(model: KAN, keep: list[Tensor], scores: list[Te
         restore(depth, o)
         reach = reachable()
     warnings.warn(f"prune_edge: the threshold {threshold:g} would cut every path to output(s) {cut}; kept the "
-                  "strongest path: " + ", ".join(f"edge {e[:3]} (score {e[3]:.3g})" for e in restored),
-                  UserWarning, stacklevel=3)
+                  "strongest path: " + ", ".join(f"edge {e[:3]} (score {e[3]:.3g})" for e in restored), stacklevel=3)
 
 
 def remove_edge(model: KAN, l: int, i: int, j: int) -> KAN:
