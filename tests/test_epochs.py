@@ -168,14 +168,14 @@ def test_batches_count_and_default_batch():
 @pytest.mark.parametrize("kw,message", [
     (dict(validation_split=-0.1), r"validation_split must lie in \[0, 1\), got -0.1"),
     (dict(validation_split=1.0), r"validation_split must lie in \[0, 1\), got 1.0"),
-    (dict(validation_split=0.2, val_data=(X64, Y64)), "pass either val_data or validation_split, not both"),
+    (dict(validation_split=0.2, val_data=(X64, Y64)), "^pass either val_data or validation_split, not both$"),
     (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
     (dict(batch=0), "batch must be an integer >= 1, got 0"),
     (dict(data=[X64, Y64.numpy()]), r"training data: expected \(x, y\) tensors"),
     (dict(data=(X64[:0], Y64[:0])), "training data is empty"),
     (dict(val_data=(X64[:0], Y64[:0])), "validation data is empty"),
     (dict(data=DataLoader(TensorDataset(X64, Y64)), validation_split=0.2),
-     r"validation_split needs \(x, y\) tensors; with a DataLoader pass val_data"),
+     r"^validation_split needs \(x, y\) tensors; with a DataLoader pass val_data$"),
 ])
 def test_bad_arguments_are_named(kw, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -219,7 +219,9 @@ def test_a_nan_loss_stops_and_restores_the_last_good_epoch():
 
 
 def test_progress_bar_only_when_asked(capsys):
-    _still(epochs=2, progress=True)
-    assert "epochs" in capsys.readouterr().err
+    _, _, hist = _still(epochs=2, progress=True)
+    last = capsys.readouterr().err.strip().split("\r")[-1]
+    assert last.startswith("epochs: 100%") and last.endswith(
+        f"train_loss={hist['train_loss'][-1]:.2e}, reg={hist['reg'][-1]:.2e}]")
     _still(epochs=2)
     assert capsys.readouterr().err == ""

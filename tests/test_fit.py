@@ -441,3 +441,29 @@ def test_a_model_that_cannot_evaluate_the_data_is_refused(ds):
                                          r"\|input\| 9.97e\+29, largest \|label\| 5.54e\+30, computed in torch.float32\); "
                                          r"standardise the data or train in float64"):
         model.fit(big, steps=1, update_grid=False)
+
+
+def test_a_nan_step_is_logged_with_the_halved_lr_and_the_fourth_gives_up(ds, caplog):
+    import logging
+
+    model = _model()
+    calls = {"n": 0}
+
+    def loss_fn(pred, y):  # Adam calls the loss once a step: steps 2.. are NaN
+        calls["n"] += 1
+        loss = torch.mean((pred - y) ** 2)
+        return loss * float("nan") if calls["n"] >= 3 else loss
+
+    with caplog.at_level(logging.INFO, logger="kanlab.fit"):
+        with pytest.warns(RuntimeWarning, match=r"^fit: step 5 produced NaN/inf after 3 undone steps, each retried "
+                                                r"with half the learning rate; stopped and kept the best parameters "
+                                                r"seen$"):
+            hist = model.fit(ds, opt="Adam", lr=0.08, steps=10, loss_fn=loss_fn, update_grid=False, log=0)
+    assert [r.getMessage() for r in caplog.records if "NaN" in r.getMessage()] == [
+        "fit: step 2 produced NaN/inf; undone, retrying with lr=0.04",  # a retry takes the next step's turn
+        "fit: step 3 produced NaN/inf; undone, retrying with lr=0.02",
+        "fit: step 4 produced NaN/inf; undone, retrying with lr=0.01"]
+    assert len(hist["train_loss"]) == 2
+    ref = _model()
+    ref.fit(ds, opt="Adam", lr=0.08, steps=2, update_grid=False, log=0)
+    assert all(torch.equal(v, ref.state_dict()[k]) for k, v in model.state_dict().items())  # the best seen

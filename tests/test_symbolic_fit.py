@@ -61,9 +61,9 @@ def test_fit_affine_special_cases():
     assert zero_on_signal.params == (1.0, 0.0, 0.0, pytest.approx(-1.0)) and zero_on_signal.r2 == 0.0
     nearly = const + 1e-10 * X  # below the flatness tolerance 1e-9 * (1 + max|y|)
     assert fit_affine(X, nearly, DEFAULT_LIBRARY["0"]).r2 == 1.0
-    with pytest.raises(ValueError, match="fit_affine: samples contain NaN or inf"):
+    with pytest.raises(ValueError, match="^fit_affine: samples contain NaN or inf$"):
         fit_affine(X, y.clone().index_fill(0, torch.tensor([4]), float("nan")), DEFAULT_LIBRARY["sin"])
-    with pytest.raises(ValueError, match="fit_affine: samples contain NaN or inf"):
+    with pytest.raises(ValueError, match="^fit_affine: samples contain NaN or inf$"):
         fit_affine(X.clone().index_fill(0, torch.tensor([4]), float("inf")), y, DEFAULT_LIBRARY["sin"])
 
 
@@ -153,8 +153,8 @@ def test_library_arguments():
     sub = DEFAULT_LIBRARY.subset(["x", "sin"])
     assert _resolve_lib(sub) is sub
     assert [n for n, _ in _resolve_lib(["sin", "x"]).items()] == ["sin", "x"]
-    with pytest.raises(TypeError, match="lib must be a list of function names or a SymbolicLibrary, not a single "
-                                        "string"):
+    with pytest.raises(TypeError, match="^lib must be a list of function names or a SymbolicLibrary, not a single "
+                                        "string$"):
         _resolve_lib("sin")
 
 
@@ -206,7 +206,7 @@ def test_auto_symbolic_threshold_and_logs(caplog):
 
 @pytest.mark.parametrize("x,message", [
     (torch.zeros(1, 2, dtype=torch.float64), "fitting a symbolic function needs at least 2 samples, got 1"),
-    (torch.full((5, 2), float("nan"), dtype=torch.float64), "the samples for the symbolic fit contain NaN or inf"),
+    (torch.full((5, 2), float("nan"), dtype=torch.float64), "^the samples for the symbolic fit contain NaN or inf$"),
 ])
 def test_symbolic_data_errors(x, message):
     model = KAN(width=[2, 1], grid=3, seed=0, dtype=torch.float64)
@@ -214,3 +214,9 @@ def test_symbolic_data_errors(x, message):
         auto_symbolic(model, x=x)
     with pytest.raises(ValueError, match=message):
         edge_samples(model, 0, x)
+
+
+def test_symbolic_fits_without_data_say_what_they_need():
+    model = KAN(width=[2, 1], grid=3, seed=0, dtype=torch.float64)
+    with pytest.raises(ValueError, match="^no data to fit symbolic functions on: pass x, or call fit first"):
+        auto_symbolic(model)
