@@ -467,3 +467,20 @@ def test_a_nan_step_is_logged_with_the_halved_lr_and_the_fourth_gives_up(ds, cap
     ref = _model()
     ref.fit(ds, opt="Adam", lr=0.08, steps=2, update_grid=False, log=0)
     assert all(torch.equal(v, ref.state_dict()[k]) for k, v in model.state_dict().items())  # the best seen
+
+
+def test_what_counts_as_streamed_data(monkeypatch):
+    import kanlab.epochs
+
+    routed = []
+    monkeypatch.setattr(kanlab.epochs, "fit_epochs", lambda model, data, **kw: routed.append(data) or {})
+    x = torch.rand(8, 2, dtype=torch.float64)
+    _model().fit([x, x[:, :1]])  # a list pair is an (x, y) pair too
+    from torch.utils.data import DataLoader, TensorDataset
+
+    _model().fit(DataLoader(TensorDataset(x, x[:, :1])))
+    assert len(routed) == 2
+    for not_a_pair in ((x, x, x), (x, x[:, :1].numpy()), (x,)):
+        with pytest.raises(TypeError, match=r"^dataset must be a dict with keys"):
+            _model().fit(not_a_pair, steps=1)
+    assert len(routed) == 2

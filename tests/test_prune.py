@@ -353,3 +353,40 @@ def test_an_output_cut_off_behind_a_reachable_hidden_node_is_rescued():
                                          r"\(1, 1, 0\) .*, edge \(0, 2, 1\)"):
         pruned = prune_edge(model, threshold=1e9, x=X)
     assert _off(pruned) == {(l, i, j) for l, i, j in _off(model)} | {(0, 0, 0), (1, 0, 0)}
+
+
+def _mult_model() -> KAN:
+    """[2, [1, 1], 1]: hidden node 0 sums, hidden node 1 multiplies subnodes 1 and 2."""
+    return KAN(width=[2, [1, 1], 1], mult_arity=2, grid=4, k=3, seed=0, dtype=torch.float64)
+
+
+def test_activation_scores_with_a_multiplication_node():
+    from kanlab.prune import edge_std
+
+    model = _mult_model()
+    x = X[:, :2]
+    acts = model.layer_inputs(x)
+    e0, e1 = edge_std(model, 0, acts[0]), edge_std(model, 1, acts[1])  # (2, 3 subnodes), (2, 1)
+    incoming = torch.stack([e0[:, 0].max(), e0[:, 1:].max()])  # a node's largest incoming over its subnodes
+    got = node_scores(model, x, by="activation")
+    torch.testing.assert_close(got[1], torch.minimum(incoming, e1.amax(dim=1)))
+    torch.testing.assert_close(got[2], e1.amax(dim=0))
+
+
+def test_the_rescue_gives_every_factor_of_a_product_a_path():
+    """Subnode 1 of the product is reached through a symbolic edge; subnode 2 is not: only it gets an edge back
+    (a product with one dead factor carries nothing), and the output gets its edge from the product."""
+    model = _mult_model()
+    x = X[:, :2]
+    with torch.no_grad():
+        model.layers[1].scale_base[0, 0] = 0.01  # the sum node is the weaker way to the output
+        model.layers[1].coef[0, 0] *= 0.01
+    model.fix_symbolic(0, 0, 1, "x", fit_params=False)
+    scores = attribute(model, x).edge_scores
+    assert int(scores[1][:, 0].argmax()) == 1
+    j = int(scores[0][:, 2].argmax())
+    with pytest.warns(UserWarning, match=rf"kept the strongest path: edge \(1, 1, 0\) .*, edge \(0, {j}, 2\) "
+                                         r"\(score [0-9.e+-]+\)$"):
+        pruned = prune_edge(model, threshold=1e9, x=x)
+    on = {(l, i, o) for l, layer in enumerate(pruned.layers) for i, o in torch.nonzero(layer.mask).tolist()}
+    assert on == {(1, 1, 0), (0, j, 2)}
