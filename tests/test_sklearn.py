@@ -214,3 +214,58 @@ def test_defaults_and_parameters_round_trip():
     chosen = dict(hidden_width=[3, (1, 2)], grid=7, k=2, steps=3, opt="Adam", lr=0.1, lamb=0.5, lamb_entropy=4.0,
                   update_grid=False, batch=8, dtype="float32", prune=True, random_state=11, mult_arity=[3, 2])
     assert KANRegressor(**chosen).get_params() == chosen
+
+
+def test_tags_shapes_and_unfitted_use():
+    from sklearn.exceptions import NotFittedError
+
+    tags = KANRegressor().__sklearn_tags__().target_tags
+    assert tags.multi_output is True and tags.single_output is True
+    with pytest.raises(NotFittedError):
+        KANRegressor().predict(np.zeros((2, 2)))
+    with pytest.raises(NotFittedError):
+        KANClassifier().predict_proba(np.zeros((2, 2)))
+    with pytest.raises(NotFittedError):
+        KANRegressor().auto_symbolic()
+    with pytest.raises(NotFittedError):
+        KANRegressor().sympy()
+    x, y = _data(50)
+    column = KANRegressor(steps=1).fit(x, y.reshape(-1, 1))
+    assert column.predict(x).shape == (50, 1)  # a column target predicts a column
+    assert KANRegressor(steps=1).fit(x, [int(v > 0) for v in y]).predict(x).dtype == np.float64  # ints are numbers
+    with pytest.raises(ValueError, match="features"):
+        column.predict(x[:, :1])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        KANClassifier(steps=1).fit(x, y)  # continuous targets are not classes
+
+
+def test_auto_symbolic_passes_its_arguments(monkeypatch):
+    x, y = _data(60)
+    reg = KANRegressor(hidden_width=(), steps=1, random_state=0).fit(x, y)
+    got = {}
+    monkeypatch.setattr(reg.model_, "auto_symbolic", lambda **kw: got.update(kw))
+    assert reg.auto_symbolic(lib=["x"], r2_threshold=0.3, weight_simple=0.6, refit_steps=0) is reg
+    assert got == dict(lib=["x"], r2_threshold=0.3, weight_simple=0.6)
+    got.clear()
+    reg.auto_symbolic(refit_steps=0)
+    assert got == dict(lib=None, r2_threshold=0.0, weight_simple=0.8)
+
+
+def test_symbols_follow_feature_names_and_simplify_is_passed(monkeypatch):
+    x, y = _data(60)
+    reg = KANRegressor(hidden_width=(), steps=1).fit(pd.DataFrame(x, columns=["p", "q"]), y)
+    got = {}
+
+    def formula(var, simplify):
+        got.update(var=var, simplify=simplify)
+        return [__import__("sympy").Symbol("p")], var
+
+    monkeypatch.setattr(reg.model_, "symbolic_formula", formula)
+    assert reg.sympy(simplify=False) == [__import__("sympy").Symbol("p")]
+    assert [str(v) for v in got["var"]] == ["p", "q"] and got["simplify"] is False
+    reg.latex()
+    assert got["simplify"] is True
+    plain = KANRegressor(hidden_width=(), steps=1).fit(x, y)
+    monkeypatch.setattr(plain.model_, "symbolic_formula", formula)
+    plain.sympy()
+    assert [str(v) for v in got["var"]] == ["x_1", "x_2"]
