@@ -484,3 +484,33 @@ def test_what_counts_as_streamed_data(monkeypatch):
         with pytest.raises(TypeError, match=r"^dataset must be a dict with keys"):
             _model().fit(not_a_pair, steps=1)
     assert len(routed) == 2
+
+
+def test_the_progress_bar_shows_the_last_losses(ds, capsys):
+    hist = _model().fit(ds, opt="Adam", lr=0.0, steps=2, progress=True, update_grid=False)
+    last = capsys.readouterr().err.strip().split("\r")[-1]
+    assert last.startswith("fit: 100%") and last.endswith(
+        f"reg={hist['reg'][-1]:.2e}, test={hist['test_loss'][-1]:.2e}, train={hist['train_loss'][-1]:.2e}]")  # sorted
+
+
+def test_a_custom_loss_is_called_by_training_only(ds):
+    calls = []
+
+    def loss_fn(pred, y):
+        calls.append(pred.shape[0])
+        return torch.mean((pred - y) ** 2)
+
+    _model().fit(ds, opt="Adam", steps=3, loss_fn=loss_fn, update_grid=False)
+    assert calls == [200, 200, 200]  # one call a step, none to probe the data first
+
+
+def test_symbolic_edges_outside_their_domain_warn_instead_of_refusing(ds):
+    model = KAN(width=[2, 1], grid=3, seed=0)  # float32
+    model.fix_symbolic(0, 0, 0, "exp", fit_params=False)
+    with torch.no_grad():
+        model.symbolic[0].affine[0, 0, 0] = 200.0  # exp(200 x) overflows float32 for x > 0.45
+    data = {k: v.float() for k, v in ds.items()}
+    with pytest.warns(RuntimeWarning, match=r"^the model's output or loss on the training data is not finite .*: "
+                                            r"symbolic edges may be outside their domain; singularity_avoiding=True "
+                                            r"evaluates their safe variants$"):
+        model.fit(data, opt="Adam", steps=1, update_grid=False)
