@@ -4,8 +4,10 @@ mutmut (pinned in the ``mutate`` extra) makes every small edit it knows to each 
 each edit, the tests that call that function (it records who calls what in one clean run), stopping at the first
 failure. A mutant that no test notices "survives".
 
-Test selection: each module is run on its own, against the test files in TESTS below only. mutmut's own selection
-alone is not enough: nearly every test calls ``fit``, and a surviving mutant of fit.py would then run them all.
+Test selection: each module is run on its own, against the test files in TESTS below only: the files written to
+pin that module down. mutmut's own selection alone is not enough: nearly every test calls ``fit``, and a surviving
+mutant of fit.py would then run them all (a survivor runs every selected test that calls its function, so the
+selection sets the run time).
 
 Each module runs in its own scratch copy under the temp folder, so the working tree gets no ``mutants/`` folder.
 The copies are kept between runs: mutmut re-tests only functions whose code changed, so a second run after killing
@@ -43,8 +45,8 @@ TESTS = {
     "sklearn": ["test_sklearn.py", "test_expectations.py"],
     "fit": ["test_fit.py", "test_expectations.py", "test_objective.py"],
     "epochs": ["test_epochs.py"],
-    "symbolic.fit": ["test_symbolic_fit.py", "test_symbolic.py"],
-    "symbolic.formula": ["test_formula.py", "test_symbolic.py"],
+    "symbolic.fit": ["test_symbolic_fit.py"],
+    "symbolic.formula": ["test_formula.py"],
 }
 MUTMUT = """
 [tool.mutmut]
