@@ -37,8 +37,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_layer.py && $(BIN)/python benchmarks/bench_vs_pykan.py
 	$(BIN)/python benchmarks/bench_startup.py && $(BIN)/python benchmarks/bench_contention.py
 
-# Mutation testing of the workflow modules (issue 18; not part of CI): about 30 min on 2 cores from scratch, minutes
-# when only a few functions changed since the last run. Writes benchmarks/results/mutation.md. MODULES=io,prune: a subset.
+# Mutation testing of the workflow modules (issue 18; not part of CI): the minutes per module are in the report;
+# a rerun re-tests changed functions and survivors only. Writes benchmarks/results/mutation.md. MODULES=io,prune.
 mutate: install
 	$(BIN)/pip install -q '.[mutate]'
 	$(BIN)/python scripts/mutate.py $(if $(MODULES),--only $(MODULES))

@@ -18,7 +18,7 @@ with the reason, in scripts/mutation_equivalents.toml, matched by function and b
 benchmarks/results/mutation.md, gives the score per module, killed / (mutants - equivalent), and lists every
 survivor with its reason, or as "not killed yet".
 
-    python scripts/mutate.py                 # all modules; about 30 min on 2 cores from scratch
+    python scripts/mutate.py                 # all modules (minutes per module: benchmarks/results/mutation.md)
     python scripts/mutate.py --only io,prune # a subset of the modules (by the name after kanlab.)
 """
 from __future__ import annotations
@@ -167,8 +167,9 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
         lines.append(f"| {module.replace('.', '/')}.py | {', '.join(TESTS[module])} | {c['mutants']} | "
                      f"{c['killed']} | {c['equivalent']} | {c['survived']} | {100 * score:.1f}% | "
                      f"{minutes.get(module, 0):.1f} |")
-    lines += ["", "Minutes: this run's wall time per module on this machine (2 cores); a module whose code and tests "
-              "did not change since the previous run reuses its results and takes about one."]
+    lines += ["", "Minutes: the wall time of each module's last run on this machine (2 cores). A run re-tests the "
+              "functions whose code changed and every mutant that survived before; the rest keep their verdict. "
+              "`--fresh` re-tests everything."]
     for module in sorted(rows):
         lines += ["", f"## {module.replace('.', '/')}.py: every mutant the tests do not kill", "",
                   "| function | status | original | mutant | reason |", "|---|---|---|---|---|", *rows[module]]
@@ -187,6 +188,7 @@ def main() -> None:
     ap.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "kanlab-mutate"))
     ap.add_argument("--fresh", action="store_true", help="forget the previous runs' results")
     ap.add_argument("--report", default=str(ROOT / "benchmarks" / "results" / "mutation.md"))
+    ap.add_argument("--report-only", action="store_true", help="write the report from the last runs' results")
     ap.add_argument("--collect", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--verbose", action="store_true", help="show mutmut's own output")
     args = ap.parse_args()
@@ -200,7 +202,7 @@ def main() -> None:
     results, minutes = [], {}
     for module in list(TESTS):
         scratch = Path(args.scratch) / module
-        if module in modules:
+        if module in modules and not args.report_only:
             if args.fresh and scratch.exists():
                 shutil.rmtree(scratch)
             sync(scratch, module)
@@ -208,7 +210,9 @@ def main() -> None:
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)],
                            cwd=scratch, env=env, check=True, stdout=subprocess.DEVNULL if not args.verbose else None)
-            minutes[module] = (time.perf_counter() - t0) / 60
+            (scratch / "last_run.json").write_text(json.dumps({"minutes": (time.perf_counter() - t0) / 60}))
+        if (scratch / "last_run.json").is_file():
+            minutes[module] = json.loads((scratch / "last_run.json").read_text())["minutes"]
         if (scratch / "mutants").is_dir():  # modules not rerun keep their previous results in the report
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--collect"], cwd=scratch,
                                  env=env, capture_output=True, text=True, check=True).stdout
