@@ -438,7 +438,8 @@ def test_a_model_that_cannot_evaluate_the_data_is_refused(ds):
     big = dict(ds, train_input=ds["train_input"].float() * 1e30, train_label=ds["train_label"].float() * 1e30,
                test_input=ds["test_input"].float(), test_label=ds["test_label"].float())
     with pytest.raises(ValueError, match=r"the model's output or loss on the training data is not finite \(largest "
-                                         r"\|input\| 9.97e\+29, largest \|label\| 5.54e\+30, computed in torch.float32\); "
+                                         r"\|input\| 9.97e\+29, largest \|label\| 5.54e\+30, computed in "
+                                         r"torch.float32\); "
                                          r"standardise the data or train in float64"):
         model.fit(big, steps=1, update_grid=False)
 

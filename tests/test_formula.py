@@ -16,7 +16,8 @@ x, y = sympy.symbols("x y")
 @pytest.mark.parametrize("v,want", [
     (0.5, sympy.Rational(1, 2)), (-3.0, sympy.Integer(-3)), (2 / 3, sympy.Rational(2, 3)),
     (5 / 12, sympy.Rational(5, 12)), (math.pi, sympy.pi), (-math.pi / 12, -sympy.pi / 12),
-    (3 * math.pi / 11, 3 * sympy.pi / 11), (1 / math.pi, 1 / sympy.pi), (2 / (7 * math.pi), sympy.Rational(2, 7) / sympy.pi),
+    (3 * math.pi / 11, 3 * sympy.pi / 11), (1 / math.pi, 1 / sympy.pi),
+    (2 / (7 * math.pi), sympy.Rational(2, 7) / sympy.pi),
     (1e-7, sympy.Integer(0)), (-9e-7, sympy.Integer(0)),
 ])
 def test_snap_finds_the_constant(v, want):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from kanlab import KAN, attribute
-from kanlab.prune import (feature_interaction, node_attribution, node_scores, prune, prune_edge, prune_input, prune_node,
-                          remove_node)
+from kanlab.prune import (feature_interaction, node_attribution, node_scores, prune, prune_edge, prune_input,
+                          prune_node, remove_node)
 
 X = torch.rand(300, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
 
