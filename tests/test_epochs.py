@@ -209,3 +209,94 @@ def test_progress_bar_only_when_asked(capsys):
         f"train_loss={hist['train_loss'][-1]:.2e}, reg={hist['reg'][-1]:.2e}]")
     _still(epochs=2)
     assert capsys.readouterr().err == ""
+
+
+def test_defaults_of_fit_epochs():
+    import inspect
+
+    from kanlab.epochs import fit_epochs
+
+    got = {k: v.default for k, v in inspect.signature(fit_epochs).parameters.items() if v.default is not v.empty}
+    assert got == dict(epochs=10, batch=1024, lr=1e-2, loss_fn=None, lamb=0.0, lamb_l1=1.0, lamb_entropy=2.0,
+                       lamb_coef=0.0, lamb_coefdiff=0.0, update_grid=True, val_data=None, validation_split=0.0,
+                       patience=None, callbacks=None, progress=False, seed=0, singularity_avoiding=True, y_th=1000.0,
+                       reg_metric="edge_forward_spline_n")
+
+
+def test_batches_are_shuffled_by_the_seeded_generator():
+    from kanlab.epochs import fit_epochs
+
+    for seed in (0, 3):
+        model = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+        fit_epochs(model, (X64, Y64), epochs=1, batch=50, lr=0.0, seed=seed)
+        loader = DataLoader(TensorDataset(X64, Y64), batch_size=50, shuffle=True,
+                            generator=torch.Generator().manual_seed(seed))
+        first = next(iter(loader))[0]
+        ref = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+        ref.update_grid(first)
+        torch.testing.assert_close(model.layers[0].grid, ref.layers[0].grid, rtol=0, atol=0)
+
+
+def test_data_is_cast_to_the_models_dtype_and_labels_keep_theirs():
+    from kanlab.epochs import fit_epochs
+
+    model = KAN([2, 3, 1], grid=4, seed=0)  # float32
+    hist = fit_epochs(model, (X64, Y64), epochs=1, lr=0.0, update_grid=False, val_data=(X64[:30], Y64[:30]))
+    assert model.fit_input_.dtype == torch.float32
+    with torch.no_grad():
+        want = float(((model(X64.float()) - Y64.float()) ** 2).mean().sqrt())
+    assert hist["train_loss"][0] == pytest.approx(want, rel=1e-5)
+    clf = KAN([2, 3, 2], grid=4, seed=0)
+    labels = (Y64[:, 0] > 0.5).long()
+    fit_epochs(clf, (X64, labels), epochs=1, loss_fn=torch.nn.CrossEntropyLoss(), update_grid=False,
+               val_data=(X64[:20], labels[:20]))  # cross-entropy needs long labels: kept as they are
+
+
+def test_a_single_held_out_row_and_one_dimensional_validation_labels():
+    model, _, hist = _still(epochs=1, validation_split=0.001, seed=2)  # round(0.3) = 0 rows: one is held out
+    row = torch.randperm(300, generator=torch.Generator().manual_seed(2))[:1]
+    assert hist["val_loss"][0] == pytest.approx(_rmse(model, X64[row], Y64[row]), rel=1e-12)
+    with pytest.warns(UserWarning, match=r"^validation data labels has shape \(40,\); reshaping it to \(40, 1\)"):
+        _still(epochs=1, val_data=(X64[:40], Y64[:40, 0]))
+
+
+@pytest.mark.parametrize("data,message", [
+    ((X64[:, :1], Y64), "^training data inputs"),
+    ((X64, Y64[:7]), r"^training data labels has 7 rows but the inputs have 300$"),
+    ((X64, Y64.clone().index_fill(0, torch.tensor([2]), float("nan"))), "^training data labels"),
+])
+def test_errors_name_which_data(data, message):
+    with pytest.raises(ValueError, match=message):
+        _still(data=data)
+
+
+def test_symbolic_edges_are_evaluated_as_asked():
+    from kanlab.epochs import fit_epochs
+
+    def model_with_inverse():
+        model = KAN([2, 1], grid=4, seed=0, dtype=torch.float64)
+        model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
+        return model
+
+    x = X64 * 0.01  # near the singularity
+    y = Y64
+    for avoid, y_th in ((True, 5.0), (False, 1000.0)):
+        model = model_with_inverse()
+        hist = fit_epochs(model, (x, y), epochs=1, lr=0.0, update_grid=False, singularity_avoiding=avoid,
+                          y_th=y_th, val_data=(x, y))
+        with torch.no_grad():
+            want = float(((model(x, avoid, y_th) - y) ** 2).mean().sqrt())
+        assert hist["train_loss"][0] == pytest.approx(want, rel=1e-10)
+        assert hist["val_loss"][0] == pytest.approx(want, rel=1e-10)
+
+
+def test_the_penalty_uses_the_chosen_metric():
+    from kanlab.fit import objective_terms
+
+    model, _, hist = _still(epochs=1, batch=1000, lamb=0.01, reg_metric="edge_backward")
+    _, _, reg = objective_terms(model, X64, Y64, lambda p, y: torch.mean((p - y) ** 2), lamb=0.01, lamb_l1=1.0,
+                                lamb_entropy=2.0, lamb_coef=0.0, lamb_coefdiff=0.0, singularity_avoiding=True,
+                                y_th=1000.0, reg_metric="edge_backward")
+    assert hist["reg"] == pytest.approx([float(reg)], rel=1e-10)
+    with pytest.raises(ValueError, match="reg_metric"):
+        _still(reg_metric="nodes")
