@@ -300,3 +300,50 @@ def test_the_penalty_uses_the_chosen_metric():
     assert hist["reg"] == pytest.approx([float(reg)], rel=1e-10)
     with pytest.raises(ValueError, match="reg_metric"):
         _still(reg_metric="nodes")
+
+
+@pytest.mark.parametrize("patience,epochs_run", [(1, 2), (2, 3)])
+def test_patience_counts_epochs_without_a_strictly_better_loss(patience, epochs_run):
+    _, _, hist = _still(epochs=6, val_data=(X64[:30], Y64[:30]), patience=patience)  # lr=0: the same loss again
+    assert len(hist["val_loss"]) == epochs_run
+
+
+def test_a_single_row_and_the_penalty_averaged_over_batches():
+    from kanlab.epochs import fit_epochs
+    from kanlab.fit import objective_terms
+
+    model, _, hist = _still(data=(X64[:1], Y64[:1]), epochs=1)
+    assert hist["train_loss"][0] == pytest.approx(_rmse(model, X64[:1], Y64[:1]), rel=1e-12)
+    model = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+    loader = DataLoader(TensorDataset(X64, Y64), batch_size=120)  # 120, 120, 60 rows, in order
+    hist = fit_epochs(model, loader, epochs=1, lr=0.0, lamb=0.01, update_grid=False)
+    regs = [float(objective_terms(model, xb, yb, lambda p, y: torch.mean((p - y) ** 2), lamb=0.01, lamb_l1=1.0,
+                                  lamb_entropy=2.0, lamb_coef=0.0, lamb_coefdiff=0.0, singularity_avoiding=True,
+                                  y_th=1000.0)[2]) for xb, yb in loader]
+    assert hist["reg"][0] == pytest.approx((120 * regs[0] + 120 * regs[1] + 60 * regs[2]) / 300, rel=1e-10)
+
+
+def test_loader_batches_one_dimensional_labels_and_dtype():
+    from kanlab.epochs import fit_epochs
+
+    model = KAN([2, 3, 1], grid=4, seed=0)  # float32, fed float64 batches with labels of shape (N,)
+    loader = DataLoader(TensorDataset(X64, Y64[:, 0]), batch_size=100)
+    with pytest.warns(UserWarning, match=r"^a training batch labels has shape \(100,\); reshaping"):
+        hist = fit_epochs(model, loader, epochs=2, lr=0.0, update_grid=False)
+    with torch.no_grad():
+        want = float(((model(X64.float()) - Y64.float()) ** 2).mean().sqrt())
+    assert hist["train_loss"] == pytest.approx([want, want], rel=1e-5)
+    assert model.fit_input_.shape == (300, 2)  # the first epoch's rows only
+
+
+def test_only_the_first_loader_batch_is_checked():
+    """Later batches are not inspected (that would cost a pass over the data); a NaN there stops training."""
+    from kanlab.epochs import fit_epochs
+
+    bad = X64.clone()
+    bad[150, 0] = float("nan")
+    model = KAN([2, 3, 1], grid=4, seed=0, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match=r"^fit: epoch 0 produced NaN/inf; stopped and restored the parameters "
+                                            r"from before it$"):
+        hist = fit_epochs(model, DataLoader(TensorDataset(bad, Y64), batch_size=100), epochs=2, lr=0.01)
+    assert hist["train_loss"] == []
