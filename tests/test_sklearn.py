@@ -176,6 +176,8 @@ def test_auto_symbolic_refit_uses_the_training_data(monkeypatch):
     n = len(rec.fits)
     clf.auto_symbolic(lib=["x"], refit_steps=0)
     assert len(rec.fits) == n  # no refit asked, none done
+    clf.auto_symbolic(lib=["x"])
+    assert rec.fits[-1]["steps"] == 50  # the default refit
 
 
 def test_symbols_and_latex():
@@ -191,7 +193,8 @@ def test_classifier_with_one_class_predicts_it():
     x, _ = _data(30)
     clf = KANClassifier(steps=1).fit(x, ["only"] * 30)
     assert clf.history_ == {"train_loss": [], "test_loss": [], "reg": []} and clf.model_ is None
-    assert (clf.predict_proba(x[:4]) == np.ones((4, 1))).all() and list(clf.predict(x[:2])) == ["only", "only"]
+    proba = clf.predict_proba(x[:4])
+    assert proba.shape == (4, 1) and (proba == 1).all() and list(clf.predict(x[:2])) == ["only", "only"]
     with pytest.raises(ValueError, match="features"):
         clf.predict_proba(x[:, :1])  # still checks the input
 
@@ -264,6 +267,9 @@ def test_symbols_follow_feature_names_and_simplify_is_passed(monkeypatch):
     assert reg.sympy(simplify=False) == [__import__("sympy").Symbol("p")]
     assert [str(v) for v in got["var"]] == ["p", "q"] and got["simplify"] is False
     reg.latex()
+    assert got["simplify"] is True
+    got.clear()
+    reg.sympy()
     assert got["simplify"] is True
     plain = KANRegressor(hidden_width=(), steps=1).fit(x, y)
     monkeypatch.setattr(plain.model_, "symbolic_formula", formula)

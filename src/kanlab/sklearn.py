@@ -97,7 +97,7 @@ class _KANEstimator(BaseEstimator):
             self.history_ = {key: self.history_[key] + more[key] for key in more}
 
     def _forward(self, X) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        check_is_fitted(self)
         x = validate_data(self, X, reset=False, dtype=np.float64)
         with torch.no_grad():
             return self.model_(torch.tensor(x, dtype=self.model_.dtype)).cpu().numpy()
@@ -105,7 +105,7 @@ class _KANEstimator(BaseEstimator):
     # ------------------------------------------------------------------ symbolic views
     def auto_symbolic(self, lib=None, r2_threshold: float = 0.0, weight_simple: float = 0.8, refit_steps: int = 50):
         """Snap every edge to a library function, then tune the affine parameters on the training data."""
-        check_is_fitted(self, "model_")
+        check_is_fitted(self)
         self.model_.auto_symbolic(lib=lib, r2_threshold=r2_threshold, weight_simple=weight_simple)
         if refit_steps:
             self.model_.fit(self._train_data, steps=refit_steps, log=0, update_grid=False, loss_fn=self._loss_fn)
@@ -119,7 +119,7 @@ class _KANEstimator(BaseEstimator):
 
     def sympy(self, simplify: bool = True) -> list[sympy.Expr]:
         """One sympy expression per model output (raises if edges are still numeric: call auto_symbolic)."""
-        check_is_fitted(self, "model_")
+        check_is_fitted(self)
         exprs, _ = self.model_.symbolic_formula(var=self._symbols(), simplify=simplify)
         return exprs
 
@@ -139,10 +139,9 @@ class KANRegressor(RegressorMixin, _KANEstimator):
 
     def fit(self, X, y):
         x, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(-1, 1) if self._y_1d else y
-        self._train(x, torch.tensor(y2, dtype=self._torch_dtype()), y2.shape[1])
+        self._train(x, torch.as_tensor(y2, dtype=self._torch_dtype()), y2.shape[1])  # integer targets too
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -169,13 +168,13 @@ class KANClassifier(ClassifierMixin, _KANEstimator):
             self.history_ = {"train_loss": [], "test_loss": [], "reg": []}
             return self
         self._constant = False
-        self._train(x, torch.as_tensor(encoded, dtype=torch.long), len(self.classes_),
+        self._train(x, torch.as_tensor(encoded), len(self.classes_),  # int64 class indices
                     loss_fn=torch.nn.CrossEntropyLoss())
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self, "classes_")
-        if getattr(self, "_constant", False):
+        check_is_fitted(self)
+        if self._constant:
             x = validate_data(self, X, reset=False, dtype=np.float64)
             return np.ones((x.shape[0], 1))
         logits = self._forward(X)
