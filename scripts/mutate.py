@@ -100,13 +100,21 @@ def retest_survivors(scratch: Path) -> None:
         meta.write_text(json.dumps(data))
 
 
+def _split(name: str) -> tuple[str, str]:
+    """'kanlab.symbolic.fit.x_fit_affine__mutmut_3' -> ('symbolic.fit', 'fit_affine');
+    'kanlab.sklearn.xǁKANRegressorǁfit__mutmut_6' -> ('sklearn', 'KANRegressor.fit')."""
+    module, rest = re.split(r"\.x(?=[_ǁ])", name, maxsplit=1)
+    rest = re.sub(r"__mutmut_\d+$", "", rest)
+    function = rest.strip("ǁ").replace("ǁ", ".") if rest.startswith("ǁ") else rest[1:]
+    return module.removeprefix("kanlab."), function
+
+
 def module_of(name: str) -> str:
-    """'kanlab.symbolic.fit.x_fit_params__mutmut_3' -> 'symbolic.fit'."""
-    return name.split(".x_")[0].removeprefix("kanlab.")
+    return _split(name)[0]
 
 
 def function_of(name: str) -> str:
-    return re.sub(r"__mutmut_\d+$", "", name.split(".x_", 1)[1]).replace("ǁ", ".")
+    return _split(name)[1]
 
 
 def changed_lines(diff: str) -> tuple[str, str]:
