@@ -174,7 +174,7 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
         score = c["killed"] / max(1, c["mutants"] - c["equivalent"])
         lines.append(f"| {module.replace('.', '/')}.py | {', '.join(TESTS[module])} | {c['mutants']} | "
                      f"{c['killed']} | {c['equivalent']} | {c['survived']} | {100 * score:.1f}% | "
-                     f"{minutes.get(module, 0):.1f} |")
+                     f"{f'{minutes[module]:.1f}' if module in minutes else 'not recorded'} |")
     lines += ["", "Minutes: the wall time of each module's last run on this machine (2 cores). A run re-tests the "
               "functions whose code changed and every mutant that survived before; the rest keep their verdict. "
               "`--fresh` re-tests everything."]

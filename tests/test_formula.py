@@ -116,3 +116,53 @@ def test_formula_errors_name_the_problem():
     small.fix_symbolic(0, 0, 0, "x", fit_params=False)
     with pytest.raises(ValueError, match="var has 2 entries but the model has 1 inputs"):
         small.symbolic_formula(var=["a", "b"])
+
+
+def test_expansion_keeps_what_it_promises_to_keep():
+    """Powers of sums are expanded, inside function arguments too; products of sums, exp of sums, log of products
+    and trigonometric sums are left alone (symbols declared positive, so that sympy could split the log)."""
+    from kanlab.symbolic.formula import _expand_affine
+
+    p, q = sympy.symbols("p q", positive=True)
+    e = (sympy.sin(p * (q + 1)) + sympy.sin((p + 1) ** 2) + sympy.exp(2 * p + 2 * q) + sympy.log(p * q)
+         + (p + 1) ** 2 * q + (p + 1) * (q + 2) + sympy.cos(p + q))
+    want = (sympy.sin(p * (q + 1)) + sympy.sin(p ** 2 + 2 * p + 1) + sympy.exp(2 * p + 2 * q) + sympy.log(p * q)
+            + q * (p ** 2 + 2 * p + 1) + (p + 1) * (q + 2) + sympy.cos(p + q))
+    assert str(_expand_affine(e)) == str(want)
+    simple = simplify_formula(sympy.exp(p + q) + sympy.log(p * q) + sympy.Float(0.1234) * p + sympy.sin((p + 1) ** 2))
+    assert str(simple) == str(sympy.Float(0.1234) * p + sympy.exp(p + q) + sympy.log(p * q)
+                              + sympy.sin(p ** 2 + 2 * p + 1))
+
+
+def test_snap_boundaries():
+    assert _snap(1e-6, 1e-6, 1e-6) is None  # zero_tol is strict
+    assert _snap(0.5, 0.0, 1e-6) == sympy.Rational(1, 2)  # an exact match passes a zero tolerance
+    assert _snap(0.524, 0.1, 1e-6) == sympy.pi / 6  # the closest wins over the simpler 1/2 (also within 10%)
+
+
+def test_formula_defaults_and_message_cut():
+    model = _symbolic_model()
+    (plain,), _ = model.symbolic_formula()
+    assert plain.atoms(sympy.Float)  # not simplified by default
+    with torch.no_grad():
+        model.symbolic[0].affine[1, 0, 2] = 0.501
+    (loose,), _ = model.symbolic_formula(simplify=True, tol=1e-2)
+    assert sympy.Rational(1, 2) in loose.atoms(sympy.Rational) and not loose.atoms(sympy.Float)
+    eight = KAN(width=[2, 4], grid=3, seed=0)
+    with pytest.raises(ValueError, match=r"\(0, 1, 3\); fix them"):  # 8 edges: all shown, no ' ...'
+        eight.symbolic_formula()
+    nine = KAN(width=[3, 3], grid=3, seed=0)
+    with pytest.raises(ValueError, match=r"\(0, 2, 1\) \.\.\.; fix them"):  # 9: the first 8, then ' ...'
+        nine.symbolic_formula()
+    assert str(simplify_formula(sympy.Float(0.1234) * x)) == "0.1234*x"  # the default tolerance is tight
+
+
+def test_formula_of_a_multiplication_node():
+    model = KAN(width=[2, [0, 1], 1], mult_arity=2, grid=3, seed=0, dtype=torch.float64)
+    model.fix_symbolic(0, 0, 0, "x", fit_params=False)
+    model.fix_symbolic(0, 1, 1, "sin", fit_params=False)
+    model.fix_symbolic(1, 0, 0, "x", fit_params=False)
+    with torch.no_grad():  # the product's subnodes: x_1 and sin(x_2); the cross edges off
+        model.layers[0].mask[0, 1] = model.layers[0].mask[1, 0] = 0.0
+    (expr,), (x1, x2) = model.symbolic_formula(simplify=True)
+    assert sympy.simplify(expr - x1 * sympy.sin(x2)) == 0
