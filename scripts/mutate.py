@@ -159,6 +159,9 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
         if r["status"] in KILLED:
             counts[module]["killed"] += 1
             continue
+        if r["status"] == "not checked":  # a run stopped part-way: reported, left out of the score
+            counts[module]["unchecked"] += 1
+            continue
         why = reason_for(module, function, r["plus"], r["minus"], equivalents)
         counts[module]["equivalent" if why is not None else "survived"] += 1
         rows[module].append(f"| `{function}` | {r['status']} | `{_cell(r['minus'])}` | `{_cell(r['plus'])}` | "
@@ -166,14 +169,16 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
     lines = ["# Mutation testing of the workflow modules", "",
              "Produced by `make mutate` (scripts/mutate.py, mutmut 3.8.1). Each module's mutants run against the "
              "test files listed; a mutant counts as killed when a test fails, times out or crashes.",
-             "Score = killed / (mutants - equivalent).", "",
-             "| module | test files | mutants | killed | equivalent (named below) | survived | score | minutes |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Score = killed / (mutants checked - equivalent). A run stopped part-way leaves mutants not checked; "
+             "they are counted apart and left out of the score.", "",
+             "| module | test files | mutants | not checked | killed | equivalent (named below) | survived | score "
+             "| minutes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for module in sorted(counts):
         c = counts[module]
-        score = c["killed"] / max(1, c["mutants"] - c["equivalent"])
+        score = c["killed"] / max(1, c["mutants"] - c["unchecked"] - c["equivalent"])
         lines.append(f"| {module.replace('.', '/')}.py | {', '.join(TESTS[module])} | {c['mutants']} | "
-                     f"{c['killed']} | {c['equivalent']} | {c['survived']} | {100 * score:.1f}% | "
+                     f"{c['unchecked']} | {c['killed']} | {c['equivalent']} | {c['survived']} | {100 * score:.1f}% | "
                      f"{f'{minutes[module]:.1f}' if module in minutes else 'not recorded'} |")
     lines += ["", "Minutes: the wall time of each module's last run on this machine (2 cores). A run re-tests the "
               "functions whose code changed and every mutant that survived before; the rest keep their verdict. "
