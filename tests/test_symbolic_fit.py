@@ -220,3 +220,43 @@ def test_symbolic_fits_without_data_say_what_they_need():
     model = KAN(width=[2, 1], grid=3, seed=0, dtype=torch.float64)
     with pytest.raises(ValueError, match="^no data to fit symbolic functions on: pass x, or call fit first"):
         auto_symbolic(model)
+
+
+def test_a_function_torch_cannot_differentiate_is_polished_by_finite_differences():
+    import sympy
+
+    lib = DEFAULT_LIBRARY.with_function("j0", torch.special.bessel_j0, lambda t: sympy.besselj(0, t), 2)
+    y = 2.0 * torch.special.bessel_j0(3.3 * X + 0.4) + 1.0
+    fit = fit_affine(X, y, lib["j0"])
+    a, b, c, d = fit.params
+    assert fit.r2 > 1 - 1e-12
+    assert abs(a) == pytest.approx(3.3, rel=1e-6) and c == pytest.approx(2.0, rel=1e-6)
+    assert d == pytest.approx(1.0, rel=1e-6)
+
+
+def test_model_edits_use_the_data_and_fit_options_given():
+    model = KAN(width=[2, 1], grid=5, k=3, seed=0, dtype=torch.float64)  # never fitted: no inputs of its own
+    x = torch.rand(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    opts = dict(iterations=1, polish_steps=0, grid_number=5, a_range=(0.0, 4.0), b_range=(0.0, 1.0))
+    inputs, acts = edge_samples(model, 0, x)
+    want = fit_affine(inputs[:, 0], acts[:, 0, 0], DEFAULT_LIBRARY["sin"], **opts)
+    top = suggest_symbolic(model, 0, 0, 0, lib=["sin"], x=x, **opts)
+    assert top[0].params == want.params
+    assert len(suggest_symbolic(model, 0, 0, 0, x=x)) == 5  # the default topk
+    for w in (0.0, 1.0):
+        assert suggest_symbolic(model, 0, 0, 0, lib=["x", "sin"], weight_simple=w, x=x)
+    r2 = fix_symbolic(model.copy(), 0, 0, 0, "sin", x=x, **opts)
+    assert r2 == want.r2
+    fixed = model.copy()
+    fix_symbolic(fixed, 0, 0, 0, "sin", x=x, **opts)
+    assert tuple(fixed.symbolic[0].affine[0, 0].tolist()) == want.params  # the fitted parameters are stored
+    chosen = auto_symbolic(model.copy(), lib=["sin"], x=x, **opts)
+    assert chosen[(0, 0, 0)].params == want.params
+    assert edge_samples(model, 0, x[:2])[0].shape == (2, 2)  # two samples are enough
+
+
+def test_the_full_ranking_has_every_function():
+    y = 0.5 * torch.sin(2 * X) + 0.2
+    lib = DEFAULT_LIBRARY.subset(["x", "x^2", "sin", "tanh", "exp", "x^3"])
+    full = _rank(X, y, lib, 0.8, None)
+    assert len(full) == 6 and _rank(X, y, lib, 0.8, 2) == full[:2]
