@@ -178,8 +178,12 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
         c = counts[module]
         score = c["killed"] / max(1, c["mutants"] - c["unchecked"] - c["equivalent"])
         lines.append(f"| {module.replace('.', '/')}.py | {', '.join(TESTS[module])} | {c['mutants']} | "
-                     f"{c['unchecked']} | {c['killed']} | {c['equivalent']} | {c['survived']} | {100 * score:.1f}% | "
+                     f"{c['unchecked']} | {c['killed']} | {c['equivalent']} | {c['survived']} | {100 * score:.1f}%"
+                     f"{' (a partial run)' if c['unchecked'] else ''} | "
                      f"{f'{minutes[module]:.1f}' if module in minutes else 'not recorded'} |")
+    missing = [m for m in TESTS if m not in counts]
+    if missing:
+        lines += ["", f"Not run yet: {', '.join(m.replace('.', '/') + '.py' for m in missing)}."]
     lines += ["", "Minutes: the wall time of each module's last run on this machine (2 cores). A run re-tests the "
               "functions whose code changed and every mutant that survived before; the rest keep their verdict. "
               "`--fresh` re-tests everything."]
