@@ -25,7 +25,7 @@ demo: install
 
 # Two pytest-xdist workers, each with its share of the cores (tests/conftest.py); OMP_WAIT_POLICY=PASSIVE: torch's
 # OpenMP threads sleep instead of spinning between ops, so the suite does not stall when the machine is busy with
-# other jobs (benchmarks/bench_contention.py measures the effect). 2 cores: about 4.5 min. -rs prints why a test was
+# other jobs (benchmarks/bench_contention.py measures the effect). 2 cores: about 6 min. -rs prints why a test was
 # skipped (the browser tests say what is missing).
 # PYTHONDONTWRITEBYTECODE and no cache provider: the tests write nothing into the working tree (no __pycache__,
 # no .pytest_cache; hypothesis's caches go to the temp folder, see tests/conftest.py).
