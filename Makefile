@@ -40,7 +40,7 @@ bench: install
 # Mutation testing of the workflow modules (issue 18; not part of CI): the minutes per module are in the report;
 # a rerun re-tests changed functions and survivors only. Writes benchmarks/results/mutation.md. MODULES=io,prune.
 mutate: install
-	$(BIN)/pip install -q '.[mutate]'
+	$(BIN)/pip install -q -e '.[mutate]'
 	$(BIN)/python scripts/mutate.py $(if $(MODULES),--only $(MODULES))
 
 asan: install

@@ -109,14 +109,6 @@ def _split(name: str) -> tuple[str, str]:
     return module.removeprefix("kanlab."), function
 
 
-def module_of(name: str) -> str:
-    return _split(name)[0]
-
-
-def function_of(name: str) -> str:
-    return _split(name)[1]
-
-
 def changed_lines(diff: str) -> tuple[str, str]:
     minus = " / ".join(l[1:].strip() for l in diff.splitlines() if l.startswith("-") and not l.startswith("---"))
     plus = " / ".join(l[1:].strip() for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++"))
@@ -154,7 +146,7 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
     counts: dict[str, Counter] = defaultdict(Counter)
     rows: dict[str, list[str]] = defaultdict(list)
     for r in results:
-        module, function = module_of(r["name"]), function_of(r["name"])
+        module, function = _split(r["name"])
         counts[module]["mutants"] += 1
         if r["status"] in KILLED:
             counts[module]["killed"] += 1

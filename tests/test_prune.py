@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from kanlab import KAN, attribute
+from test_expectations import _base_only  # edges w * silu(x) on a hand-built model
 from kanlab.prune import (feature_interaction, node_attribution, node_scores, prune, prune_edge, prune_input,
                           prune_node, remove_node)
 
@@ -167,21 +168,8 @@ def test_feature_interaction_counts_nodes_per_input_set():
             feature_interaction(model, l, x=X)
 
 
-def _base_only(width, weights: dict) -> KAN:
-    """Edges w * silu(x) (splines zeroed): weights[(l, i, j)] = w; every other edge masked off."""
-    model = KAN(width=list(width), grid=4, k=3, seed=0, dtype=torch.float64)
-    with torch.no_grad():
-        for layer in model.layers:
-            for t in (layer.coef, layer.scale_sp, layer.scale_base, layer.mask):
-                t.zero_()
-        for (l, i, j), w in weights.items():
-            model.layers[l].scale_base[i, j] = w
-            model.layers[l].mask[i, j] = 1.0
-    return model
-
-
 def test_prune_edge_keeps_the_strongest_path_edge_by_edge():
-    model = _base_only((2, 2, 1), {(0, 0, 0): 1.0, (0, 1, 0): 0.2, (0, 0, 1): 0.3, (0, 1, 1): 1.5,
+    model = _base_only([2, 2, 1], {(0, 0, 0): 1.0, (0, 1, 0): 0.2, (0, 0, 1): 0.3, (0, 1, 1): 1.5,
                                    (1, 0, 0): 0.5, (1, 1, 0): 2.0})
     x = X[:, :2]
     scores = attribute(model, x).edge_scores
@@ -209,7 +197,7 @@ def test_prune_edge_keeps_the_strongest_path_edge_by_edge():
 def test_a_symbolic_edge_is_a_path():
     import warnings
 
-    model = _base_only((2, 1), {(0, 1, 0): 1.0})
+    model = _base_only([2, 1], {(0, 1, 0): 1.0})
     model.fix_symbolic(0, 0, 0, "sin", fit_params=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -272,7 +260,7 @@ def test_attribution_needs_two_rows_and_data():
 def test_default_thresholds_are_pykans():
     """prune_node 1e-2, prune_edge 3e-2, prune both and by attribution: checked on scores that sit between each
     default and 1."""
-    model = _base_only((3, 3, 1), {(0, 0, 0): 1.0, (0, 1, 1): 1.0, (0, 2, 2): 1.0,
+    model = _base_only([3, 3, 1], {(0, 0, 0): 1.0, (0, 1, 1): 1.0, (0, 2, 2): 1.0,
                                    (1, 0, 0): 1.0, (1, 1, 0): 0.04, (1, 2, 0): 0.001})
     x = X
     nodes = attribute(model, x).node_scores[1]
@@ -344,10 +332,10 @@ def test_scores_create_no_tensor_on_the_default_device():
 def test_an_output_cut_off_behind_a_reachable_hidden_node_is_rescued():
     """Which nodes count as reached: the inputs always; a hidden node through a kept or symbolic edge; the output
     only through its own incoming edges."""
-    one = _base_only((2, 1), {(0, 0, 0): 1.0, (0, 1, 0): 0.5})
+    one = _base_only([2, 1], {(0, 0, 0): 1.0, (0, 1, 0): 0.5})
     with pytest.warns(UserWarning, match=r"cut every path to output\(s\) \[0\]"):
         assert _off(prune_edge(one, threshold=1e9, x=X[:, :2])) == {(0, 1, 0)}
-    model = _base_only((3, 2, 1), {(0, 0, 0): 1.0, (0, 2, 1): 1.0, (1, 0, 0): 0.3, (1, 1, 0): 1.0})
+    model = _base_only([3, 2, 1], {(0, 0, 0): 1.0, (0, 2, 1): 1.0, (1, 0, 0): 0.3, (1, 1, 0): 1.0})
     model.fix_symbolic(0, 1, 0, "x", fit_params=False)  # hidden node 0 stays reached through a symbolic edge
     with pytest.warns(UserWarning, match=r"cut every path to output\(s\) \[0\]; kept the strongest path: edge "
                                          r"\(1, 1, 0\) .*, edge \(0, 2, 1\)"):

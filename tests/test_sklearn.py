@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import sympy
 import torch
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -186,7 +187,7 @@ def test_symbols_and_latex():
     reg.auto_symbolic(lib=["x", "x^2", "sin"], refit_steps=0)
     (expr,) = reg.sympy(simplify=False)
     assert {str(s) for s in expr.free_symbols} <= {"x_1", "x_2"} and expr.free_symbols
-    assert reg.latex(simplify=False) == [__import__("sympy").latex(expr)]
+    assert reg.latex(simplify=False) == [sympy.latex(expr)]
 
 
 def test_classifier_with_one_class_predicts_it():
@@ -261,10 +262,10 @@ def test_symbols_follow_feature_names_and_simplify_is_passed(monkeypatch):
 
     def formula(var, simplify):
         got.update(var=var, simplify=simplify)
-        return [__import__("sympy").Symbol("p")], var
+        return [sympy.Symbol("p")], var
 
     monkeypatch.setattr(reg.model_, "symbolic_formula", formula)
-    assert reg.sympy(simplify=False) == [__import__("sympy").Symbol("p")]
+    assert reg.sympy(simplify=False) == [sympy.Symbol("p")]
     assert [str(v) for v in got["var"]] == ["p", "q"] and got["simplify"] is False
     reg.latex()
     assert got["simplify"] is True
@@ -275,3 +276,18 @@ def test_symbols_follow_feature_names_and_simplify_is_passed(monkeypatch):
     monkeypatch.setattr(plain.model_, "symbolic_formula", formula)
     plain.sympy()
     assert [str(v) for v in got["var"]] == ["x_1", "x_2"]
+
+
+def test_the_training_labels_are_a_copy():
+    """The refit after auto_symbolic trains on the labels fit saw, even if the caller's array changes later; a
+    read-only target is taken without a warning."""
+    import warnings
+
+    x, y = _data(40)
+    reg = KANRegressor(hidden_width=(), steps=1).fit(x, y)
+    y[:] = 0.0
+    assert float(reg._train_data["train_label"].abs().max()) > 0
+    y.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KANRegressor(hidden_width=(), steps=1).fit(x, y)

@@ -141,7 +141,7 @@ class KANRegressor(RegressorMixin, _KANEstimator):
         x, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(-1, 1) if self._y_1d else y
-        self._train(x, torch.as_tensor(y2, dtype=self._torch_dtype()), y2.shape[1])  # integer targets too
+        self._train(x, torch.tensor(y2, dtype=self._torch_dtype()), y2.shape[1])  # a copy, integer targets cast
         return self
 
     def predict(self, X) -> np.ndarray:
