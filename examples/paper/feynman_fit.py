@@ -1,9 +1,9 @@
 """KAN paper, Sec. 3.3 / Table 3: fitting Feynman equations, KANs against MLPs (test RMSE and parameters).
 
-The equations of kanlab.feynman on their ranges, with the protocol of special.py: KANs [n,1], [n,2,1], [n,5,1],
+The ten equations of kanlab.feynman.QUICK on their ranges, with the protocol of special.py: KANs [n,1], [n,2,1], [n,5,1],
 [n,5,5,1] and a pruned [n,5,1], with grid extension G = 3, 5, 10, 20; MLPs of depth 3-4 and width 5-50; the same
 L-BFGS; per family the smallest model within 2x of its best test RMSE. Whether the exact formula is recovered is
-another question, which examples/feynman.py answers (benchmarks/results/feynman.md).
+another question, which benchmarks/bench_feynman.py answers (benchmarks/results/feynman.md).
 
     python examples/paper/feynman_fit.py [--quick] [--out FOLDER]
 """
@@ -18,13 +18,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Clock, args, comparison_figure, fit_sweep, table, write  # noqa: E402
 
-from kanlab.feynman import EQUATIONS  # noqa: E402
+from kanlab.feynman import EQUATIONS, QUICK  # noqa: E402
 
 
 def main() -> None:
     a = args(__doc__.splitlines()[0])
     clock = Clock()
-    names = list(EQUATIONS)[1:2] if a.quick else list(EQUATIONS)
+    names = list(QUICK)[1:2] if a.quick else list(QUICK)
     rows = []
     for name in names:
         eq = EQUATIONS[name]

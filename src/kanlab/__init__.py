@@ -12,6 +12,7 @@ The core workflow keeps pykan's names::
 import logging as _logging
 
 from .data import create_dataset, create_dataset_from_data
+from .discovery import discover
 from .fit import fit
 from .layer import KANLayer
 from .model import KAN, KANConfig
@@ -27,6 +28,7 @@ __all__ = [
     "attribute",
     "create_dataset",
     "create_dataset_from_data",
+    "discover",
     "fit",
     "ex_round",
     "LBFGS",

@@ -1,0 +1,212 @@
+"""The search behind :func:`kanlab.discover`: a list of candidate pipelines, each a KAN trained in the scaled space
+(:class:`~kanlab.discovery.data.Scaling`), snapped to symbolic functions and written back as a formula.
+
+Every candidate is one pipeline: the seed pipeline of the KAN paper (train sparse, prune, train, refine the grid,
+train, snap every edge, train), or without the sparse stage and pruning for a one-layer KAN; in the data's own
+space or in log space. Each gives up to three formulas: as found, with its constants refitted by least squares
+(:func:`~kanlab.discovery.formulas.polish`), and with them snapped to exact numbers. The choice among all formulas
+is made on held-out validation rows only.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+import torch
+from tqdm.auto import tqdm
+
+from ..model import KAN
+from ..symbolic.formula import snap_constants
+from .data import Data, Scaling, log_space_applies
+from .formulas import Discovery, Formula, complexity, evaluate, nrmse, pareto_front, pick_best, polish
+
+log = logging.getLogger(__name__)
+
+LIB = ("x", "x^2", "x^3", "1/x", "1/x^2", "sqrt", "exp", "log", "sin", "tanh", "gaussian")
+# snapped first: the powers alone, since with the whole library c*sin(a*x + b) + d often wins a near tie with x^2
+POWERS = ("x", "x^2", "x^3", "1/x", "1/x^2", "1/x^3", "sqrt", "1/sqrt(x)")
+_FAILURES = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError, TypeError)
+_SIMPLIFY_MAX_OPS = 60  # sympy.simplify on larger expressions can take minutes; they are only expanded
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One pipeline setting. hidden=0: a one-layer KAN [n, 1]; else [n, hidden, 1] trained sparse and pruned.
+    mult: instead, one multiplication node of n subnodes, [n, [0, 1], 1] (KAN 2.0), subnode i fed by input i only,
+    so that y = g(f_1(x_1) * ... * f_n(x_n)). grids: the grid sizes, refined in turn. steps: LBFGS steps per training stage."""
+
+    hidden: int = 0
+    mult: bool = False
+    log_space: bool = False
+    grids: tuple[int, ...] = (5, 10)
+    seed: int = 0
+    steps: int = 50
+
+    def __str__(self) -> str:
+        shape = ("[n,[0,1],1] product" if self.mult else "[n,1]" if self.hidden == 0
+                 else f"[n,{self.hidden},1] pruned")
+        grids = "->".join(map(str, self.grids))
+        return f"{shape}, {'log' if self.log_space else 'direct'}, grid {grids}, seed {self.seed}"
+
+
+def default_candidates(data: Data, seed: int = 0) -> list[Candidate]:
+    """The default search, cheapest first: a one-layer KAN (sums of functions), a product of one function per
+    input (KAN 2.0) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign, in log space
+    (where products of powers become sums); then all again with the next seed and a finer grid schedule."""
+    n = data.x.shape[1]
+    logs = log_space_applies(data.x, data.y)
+    out = []
+    for grids, s in (((5, 10), seed), ((3, 10, 20), seed + 1)):
+        out.append(Candidate(grids=grids, seed=s))
+        if n > 1:
+            out.append(Candidate(mult=True, grids=grids, seed=s))
+        if logs:
+            out.append(Candidate(log_space=True, grids=grids, seed=s))
+        out.append(Candidate(hidden=5, grids=grids, seed=s))
+        if logs:
+            out.append(Candidate(hidden=5, log_space=True, grids=grids, seed=s))
+    return out
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def _tidy(expr: sympy.Expr, log_space: bool) -> sympy.Expr:
+    """Expand (and in log space gather powers) so that equal formulas look alike; simplify when small."""
+    if log_space:
+        expr = sympy.powsimp(sympy.expand_log(expr, force=True), force=True)
+    expr = sympy.expand(expr, power_exp=False, power_base=False, log=False, deep=True)
+    if sympy.count_ops(expr) <= _SIMPLIFY_MAX_OPS:
+        expr = sympy.simplify(expr)
+    return expr
+
+
+def _train(cand: Candidate, x: torch.Tensor, y: torch.Tensor, deadline: float) -> KAN:
+    """The numeric KAN for scaled training data x (N, n_var), y (N, 1); raises _OutOfTime past the deadline."""
+    data = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
+
+    def check_time(*_):
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+
+    n = x.shape[1]
+    kw = dict(grid=cand.grids[0], k=3, seed=cand.seed, dtype=torch.float64)
+    # the product's range moves a lot while training starts; grid updates chasing it stall LBFGS (measured: 0.2
+    # against 6e-5 training loss for k*x^2 in 150 steps), so a product keeps its grids
+    train = dict(steps=cand.steps, log=0, callbacks=[check_time], update_grid=not cand.mult)
+    if cand.mult:
+        model = KAN(width=[n, [0, 1], 1], mult_arity=n, **kw)
+        for i in range(n):  # subnode j hears input j only
+            for j in range(n):
+                if i != j:
+                    model = model.remove_edge(0, i, j)
+    else:
+        model = KAN(width=[n, 1] if cand.hidden == 0 else [n, cand.hidden, 1], **kw)
+    if cand.hidden:
+        model.fit(data, lamb=0.01, lamb_entropy=10.0, **train)
+        model = model.prune()
+    model.fit(data, **train)
+    for g in cand.grids[1:]:
+        model = model.refine(g)
+        model.fit(data, **train)
+    return model
+
+
+def _snap(model: KAN, cand: Candidate, x: torch.Tensor, y: torch.Tensor, lib, deadline: float
+          ) -> tuple[sympy.Expr, list[sympy.Symbol]]:
+    """A copy of the numeric model snapped to ``lib`` and retrained: its formula in the scaled inputs."""
+    def check_time(*_):
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+
+    data = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
+    snapped = copy.deepcopy(model)
+    snapped.auto_symbolic(lib=list(lib))
+    check_time()
+    snapped.fit(data, steps=cand.steps, log=0, update_grid=False, callbacks=[check_time])
+    (expr,), z = snapped.symbolic_formula()
+    return expr, list(z)
+
+
+def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, libs,
+                  deadline: float) -> list[Formula]:
+    """The formulas one candidate gives, per library (as found, polished, snapped), scored on the validation rows."""
+    x, y = data.x[train], data.y[train]
+    scaling = Scaling.fit(x, y, cand.log_space)
+    xt = torch.tensor(scaling.x(x), dtype=torch.float64)
+    yt = torch.tensor(scaling.y(y), dtype=torch.float64)[:, None]
+    model = _train(cand, xt, yt, deadline)
+    width = tuple(int(w) for w in model.width)
+    out, seen = [], set()
+    for k, lib in enumerate(libs):
+        name = {POWERS: "powers", LIB: "library"}.get(tuple(lib), f"lib {k + 1}")
+        expr, z = _snap(model, cand, xt, yt, lib, deadline)
+        found = _tidy(scaling.unscale(expr, z, data.symbols), cand.log_space)
+        polished = polish(found, data.symbols, x, y)
+        snapped = _tidy(snap_constants(polished), False)
+        for stage, e in (("found", found), ("polished", polished), ("snapped", snapped)):
+            if e in seen or not e.free_symbols <= set(data.symbols):
+                continue
+            seen.add(e)
+            err = nrmse(evaluate(e, data.symbols, data.x[val]), data.y[val], y_std)
+            out.append(Formula(e, data.symbols, complexity(e), err, f"{cand}, {name}: {stage}", width))
+    return out
+
+
+def constant_formula(data: Data, train: np.ndarray, val: np.ndarray, y_std: float) -> Formula:
+    """The training mean as a formula (complexity 1): the front's simplest point, and the answer for a constant y."""
+    mean = float(data.y[train].mean())
+    c = snap_constants(sympy.Float(mean)) if mean != 0 else sympy.Integer(0)
+    err = nrmse(np.full(int(val.sum()), float(c)), data.y[val], y_std)
+    return Formula(c, data.symbols, 1, err, "constant: training mean")
+
+
+def search(data: Data, candidates: list[Candidate], *, time_budget: float | None, val_fraction: float, seed: int,
+           libs, tolerance: float, progress: bool) -> Discovery:
+    """Run ``candidates`` in order until the time budget is spent; return the :class:`Discovery`."""
+    t0 = time.monotonic()
+    deadline = math.inf if time_budget is None else t0 + time_budget
+    n = len(data.y)
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(val_fraction * n)))
+    val = np.zeros(n, dtype=bool)
+    val[order[:n_val]] = True
+    train = ~val
+    spread = float(np.std(data.y[val]))
+    y_std = spread if spread > 0 else max(abs(float(np.mean(data.y))), 1.0)
+    formulas = [constant_formula(data, train, val, y_std)]
+    failures, skipped = [], []
+    if float(np.std(data.y)) <= 1e-12 * max(abs(float(np.mean(data.y))), 1e-300):
+        log.info("discover: the target is constant; no KAN trained")
+        skipped = [str(c) for c in candidates]
+        candidates = []
+    bar = tqdm(candidates, disable=not progress, desc="discover", dynamic_ncols=True)
+    for i, cand in enumerate(bar):
+        if time.monotonic() > deadline:
+            skipped += [str(c) for c in candidates[i:]]
+            break
+        try:
+            found = run_candidate(cand, data, train, val, y_std, libs, deadline)
+        except _OutOfTime:
+            skipped += [str(c) for c in candidates[i:]]
+            break
+        except _FAILURES as err:
+            log.info("discover: candidate %s failed: %s", cand, err)
+            failures.append((str(cand), f"{type(err).__name__}: {err}"))
+            continue
+        formulas += found
+        best_now = min(f.nrmse for f in formulas)
+        bar.set_postfix_str(f"best NRMSE {best_now:.1e}")
+        log.info("discover: %s -> %s", cand, ", ".join(f"{f.nrmse:.2e}" for f in found))
+    bar.close()
+    if skipped:
+        log.info("discover: the time budget left out %d candidates", len(skipped))
+    front = pareto_front(formulas)
+    return Discovery(formulas, front, pick_best(front, tolerance), y_std, time.monotonic() - t0, failures, skipped)
