@@ -123,7 +123,7 @@ def test_default_candidates_order_and_seeds():
     pos = check_data(np.abs(_points(50)) + 1, np.ones(50) + np.arange(50))
     cands = default_candidates(pos, seed=4)
     assert [str(c) for c in cands[:5]] == [
-        "[n,1], direct, grid 5->10, seed 4", "[n,[0,1],1] product, direct, grid 5->10, seed 4",
+        "[n,[0,1],1] product, direct, grid 5->10, seed 4", "[n,1], direct, grid 5->10, seed 4",
         "[n,1], log, grid 5->10, seed 4", "[n,5,1] pruned, direct, grid 5->10, seed 4",
         "[n,5,1] pruned, log, grid 5->10, seed 4"]
     assert {c.seed for c in cands[5:]} == {5} and {c.grids for c in cands[5:]} == {(3, 10, 20)}
@@ -219,6 +219,16 @@ def test_deterministic_for_a_seed():
     r1 = discover(x, y, candidates=cand, time_budget=None, seed=3)
     r2 = discover(x, y, candidates=cand, time_budget=None, seed=3)
     assert [(str(f.expr), f.nrmse) for f in r1.formulas] == [(str(f.expr), f.nrmse) for f in r2.formulas]
+
+
+def test_max_candidates_keeps_the_first():
+    x = _points(100)
+    r = discover(x, x[:, 0] + x[:, 1], max_candidates=1, time_budget=None)
+    assert r.formulas[1:] and all(f.source.startswith("[n,[0,1],1] product, direct") for f in r.formulas[1:])
+    assert not r.skipped
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match=f"^max_candidates must be a positive integer or None, got {bad}$"):
+            discover(x, x[:, 0], max_candidates=bad)
 
 
 def test_time_budget_skips_the_rest():

@@ -24,6 +24,7 @@ __all__ = ["discover", "Discovery", "Formula", "Candidate", "Scaling", "Data", "
 
 def discover(X, y, *, feature_names: Sequence[str] | None = None, time_budget: float | None = 60.0, seed: int = 0,
              val_fraction: float = 0.25, candidates: Sequence[Candidate] | None = None,
+             max_candidates: int | None = None,
              libs: Sequence[Sequence[str]] = (POWERS, LIB), tolerance: float = 1.5, progress: bool = False) -> Discovery:
     """Search formulas y = f(X) with KANs; return the Pareto front of complexity against validation error.
 
@@ -33,7 +34,7 @@ def discover(X, y, *, feature_names: Sequence[str] | None = None, time_budget: f
 
     A random ``val_fraction`` of the rows (drawn with ``seed``) is held out; every formula is scored there by its
     RMSE divided by std(y). ``candidates`` defaults to :func:`default_candidates` (run in order, cheapest first);
-    after ``time_budget`` seconds (None: no limit) no new candidate, stage or training step starts. Each trained
+    ``max_candidates`` keeps the first so many (a budget that does not depend on the machine's speed); after ``time_budget`` seconds (None: no limit) no new candidate, stage or training step starts. Each trained
     KAN is snapped once per library in ``libs`` (lists of :data:`kanlab.symbolic.library.DEFAULT_LIBRARY` names):
     by default the powers alone, then a wider library. The best formula is the simplest one on the front whose error is at most
     ``tolerance`` times the lowest (errors below 1e-9 counting as equal); it is flagged ``exact`` when its error is
@@ -47,6 +48,10 @@ def discover(X, y, *, feature_names: Sequence[str] | None = None, time_budget: f
         raise ValueError(f"tolerance must be at least 1, got {tolerance!r}")
     data = check_data(X, y, feature_names)
     cands = default_candidates(data, seed) if candidates is None else list(candidates)
+    if max_candidates is not None:
+        if isinstance(max_candidates, bool) or not isinstance(max_candidates, int) or max_candidates < 1:
+            raise ValueError(f"max_candidates must be a positive integer or None, got {max_candidates!r}")
+        cands = cands[:max_candidates]
     bad = [c for c in cands if not isinstance(c, Candidate)]
     if bad:
         raise TypeError(f"candidates must be kanlab.discovery.Candidate objects, got {bad[0]!r}")

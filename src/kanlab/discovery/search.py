@@ -32,7 +32,7 @@ LIB = ("x", "x^2", "x^3", "1/x", "1/x^2", "sqrt", "exp", "log", "sin", "tanh", "
 # snapped first: the powers alone, since with the whole library c*sin(a*x + b) + d often wins a near tie with x^2
 POWERS = ("x", "x^2", "x^3", "1/x", "1/x^2", "1/x^3", "sqrt", "1/sqrt(x)")
 _FAILURES = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError, TypeError)
-_SIMPLIFY_MAX_OPS = 60  # sympy.simplify on larger expressions can take minutes; they are only expanded
+_SIMPLIFY_MAX_OPS = 20  # sympy.simplify can take minutes (measured: > 1 min on a 40-op product); larger are expanded
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,16 @@ class Candidate:
 
 
 def default_candidates(data: Data, seed: int = 0) -> list[Candidate]:
-    """The default search, cheapest first: a one-layer KAN (sums of functions), a product of one function per
-    input (KAN 2.0) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign, in log space
+    """The default search, cheapest first: a product of one function per input (KAN 2.0), a one-layer KAN (a sum
+    of one function per input) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign, in log space
     (where products of powers become sums); then all again with the next seed and a finer grid schedule."""
     n = data.x.shape[1]
     logs = log_space_applies(data.x, data.y)
     out = []
     for grids, s in (((5, 10), seed), ((3, 10, 20), seed + 1)):
-        out.append(Candidate(grids=grids, seed=s))
         if n > 1:
             out.append(Candidate(mult=True, grids=grids, seed=s))
+        out.append(Candidate(grids=grids, seed=s))
         if logs:
             out.append(Candidate(log_space=True, grids=grids, seed=s))
         out.append(Candidate(hidden=5, grids=grids, seed=s))
@@ -130,7 +130,8 @@ def _snap(model: KAN, cand: Candidate, x: torch.Tensor, y: torch.Tensor, lib, de
     snapped = copy.deepcopy(model)
     snapped.auto_symbolic(lib=list(lib))
     check_time()
-    snapped.fit(data, steps=cand.steps, log=0, update_grid=False, callbacks=[check_time])
+    # a short refit: polish() refits the formula's constants by least squares afterwards
+    snapped.fit(data, steps=min(cand.steps, 20), log=0, update_grid=False, callbacks=[check_time])
     (expr,), z = snapped.symbolic_formula()
     return expr, list(z)
 
@@ -150,7 +151,11 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
         expr, z = _snap(model, cand, xt, yt, lib, deadline)
         found = _tidy(scaling.unscale(expr, z, data.symbols), cand.log_space)
         polished = polish(found, data.symbols, x, y)
-        snapped = _tidy(snap_constants(polished), False)
+        snapped = polished
+        for _ in range(3):  # snapping exposes cancellations (a*x/(a*y) -> 0.9999999*x/y), which snap again
+            snapped, before = _tidy(snap_constants(snapped), False), snapped
+            if snapped == before:
+                break
         for stage, e in (("found", found), ("polished", polished), ("snapped", snapped)):
             if e in seen or not e.free_symbols <= set(data.symbols):
                 continue

@@ -1,0 +1,61 @@
+"""benchmarks/bench_feynman.py --quick: the ten QUICK equations through kanlab.discover on a short budget.
+
+The test limits the search by candidates (the first: a product of one function per input), not by seconds, so that
+a busy machine gives the same result; the wall-clock budget (600 s) is only a guard. The assertion is loose: that
+candidate alone recovers the 7 products of the 10 on this machine.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sympy")
+
+
+def _bench():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_feynman.py"
+    spec = importlib.util.spec_from_file_location("bench_feynman", path)
+    module = importlib.util.module_from_spec(spec)
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the tree
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = dont_write
+    return module
+
+
+def test_quick_mode_recovers_most_of_ten(tmp_path, capsys):
+    bench = _bench()
+    out = tmp_path / "feynman.md"
+    assert bench.main(["--quick", "--methods", "kanlab", "--candidates", "1", "--budget", "600", "--rows", "300",
+                       "--out", str(out)]) == 0
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line.split(" | ")[0][2:].isdigit()]
+    assert len(rows) == 10
+    exact = sum(" | yes | " in row for row in rows)
+    summary = next(line for line in text.splitlines() if line.startswith("| kanlab |"))
+    assert summary.startswith(f"| kanlab | {exact}/10 | {10 * exact}% |")
+    assert exact >= 4, text
+    assert not list(tmp_path.glob("*.jsonl"))  # --quick keeps no cache unless asked
+
+
+def test_scoring_rules():
+    import numpy as np
+    import sympy
+
+    bench = _bench()
+    from kanlab.feynman import get_equation
+
+    eq = get_equation("I.12.1")
+    mu, n = eq.variables
+    right = bench.score(eq, n * mu, lambda x: x[:, 0] * x[:, 1])
+    assert right == {"symbolic": True, "rel": right["rel"], "exact": True} and right["rel"] < 1e-15
+    close = bench.score(eq, None, lambda x: x[:, 0] * x[:, 1] * (1 + 1e-8))
+    assert close["exact"] and not close["symbolic"]
+    off = bench.score(eq, 1.001 * n * mu, lambda x: 1.001 * x[:, 0] * x[:, 1])
+    assert not off["exact"] and 5e-4 < off["rel"] < 2e-3
+    assert bench.relative_rmse(np.array([np.nan, 1.0]), np.array([0.0, 1.0])) == float("inf")
+    assert bench.family("II.3.24") == "II" and bench.family("Jackson 2.11") == "bonus"
+    assert not bench.symbolically_equal(sympy.Integer(1), eq.expr)
