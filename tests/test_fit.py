@@ -1,3 +1,4 @@
+import importlib
 import pytest
 import torch
 
@@ -515,3 +516,169 @@ def test_symbolic_edges_outside_their_domain_warn_instead_of_refusing(ds):
                                             r"symbolic edges may be outside their domain; singularity_avoiding=True "
                                             r"evaluates their safe variants$"):
         model.fit(data, opt="Adam", steps=1, update_grid=False)
+
+
+# ---------------------------------------------------------------- mutation-testing follow-ups (issue 18)
+def test_prepare_dataset_defaults_to_regression_and_casts(ds):
+    import warnings
+
+    from kanlab.fit import prepare_dataset
+
+    model = _model()
+    flat = dict(ds, train_label=ds["train_label"][:, 0].float(), train_input=ds["train_input"].float())
+    with pytest.warns(UserWarning, match=r"^dataset\['train_label'\] has shape \(200,\); reshaping"):
+        out = prepare_dataset(model, flat)  # regression by default: (N,) labels become (N, 1)
+    assert out["train_label"].shape == (200, 1)
+    assert out["train_input"].dtype == out["train_label"].dtype == out["test_input"].dtype == torch.float64
+    classes = dict(ds, train_label=torch.zeros(200, dtype=torch.long), test_label=torch.ones(100, dtype=torch.long))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = prepare_dataset(model, classes, regression=False)
+    assert out["train_label"].dtype == torch.long and out["train_label"].shape == (200,)
+
+
+@pytest.mark.parametrize("key", ["train_input", "test_input"])
+def test_non_finite_inputs_are_named(ds, key):
+    bad = dict(ds, **{key: ds[key].clone()})
+    bad[key][3, 1] = float("nan")
+    with pytest.raises(ValueError, match=rf"^dataset\['{key}'\] "):
+        _model().fit(bad, steps=1)
+
+
+def _symbolic_reciprocal():
+    """[1, 1] whose only edge is 1/x, so that the safe variant (clipped at y_th) differs from the plain one at 0."""
+    model = KAN(width=[1, 1], grid=3, k=3, seed=0, dtype=torch.float64)
+    model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
+    return model
+
+
+@pytest.mark.parametrize("lamb", [0.0, 0.5])
+def test_objective_terms_pass_the_singularity_options_and_penalty_weights(lamb):
+    from kanlab.fit import objective_terms
+    from kanlab.regularize import regularization
+
+    model = _symbolic_reciprocal()
+    x = torch.tensor([[0.0], [1e-6], [0.5]], dtype=torch.float64)
+    y = torch.zeros(3, 1, dtype=torch.float64)
+    mse = lambda p, t: torch.mean((p - t) ** 2)  # noqa: E731
+    kw = dict(lamb_l1=0.7, lamb_entropy=0.3, lamb_coef=0.2, lamb_coefdiff=0.1, reg_metric="edge_backward")
+    _, pred, reg = objective_terms(model, x, y, mse, lamb, singularity_avoiding=True, y_th=5.0, **kw)
+    safe = model(x, True, 5.0)
+    torch.testing.assert_close(pred, safe)
+    assert float(safe.abs().max()) <= 5.0 + 1e-9 and not torch.equal(safe, model(x, True, 1000.0))
+    assert not torch.isfinite(model(x, False, 5.0)).all()  # the plain 1/x at 0
+    if not lamb:
+        assert float(reg) == 0.0
+        return
+    # the penalty, on a numeric model: the weights reach regularization, each of them changing it
+    net = _model()
+    xs = torch.linspace(-1, 1, 40, dtype=torch.float64).reshape(20, 2)
+    _, _, reg = objective_terms(net, xs, torch.zeros(20, 1, dtype=torch.float64), mse, lamb,
+                                singularity_avoiding=True, y_th=1000.0, **kw)
+    acts = net.layer_inputs(xs, True, 1000.0)
+    torch.testing.assert_close(reg, regularization(net, acts, 0.7, 0.3, 0.2, 0.1, "edge_backward"))
+    for other in ((0.7, 0.3, 0.0, 0.1, "edge_backward"), (0.7, 0.3, 0.2, 0.0, "edge_backward"),
+                  (0.7, 0.3, 0.2, 0.1, "edge_forward_spline_n")):
+        assert not torch.allclose(reg, regularization(net, acts, *other)), other
+
+
+def test_the_probe_uses_the_safe_variants(ds):
+    import warnings
+
+    model = _symbolic_reciprocal()
+    grid = torch.linspace(-1, 1, 21, dtype=torch.float64)[:, None]
+    grid[10] = 0.0  # exactly
+    data = {k: grid.clone() for k in ("train_input", "test_input")}
+    data.update(train_label=torch.zeros(21, 1, dtype=torch.float64), test_label=torch.zeros(21, 1, dtype=torch.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the safe 1/x is finite at 0: no "outside their domain" warning
+        model.fit(data, steps=1, opt="Adam", lr=0.0)
+    with pytest.warns(RuntimeWarning, match="symbolic edges may be outside their domain"):
+        model.fit(data, steps=0, singularity_avoiding=False)  # the plain 1/x at 0 is not finite
+
+
+def test_fit_defaults_are_pykans():
+    import inspect
+
+    from kanlab.fit import fit as fit_fn
+
+    defaults = {k: p.default for k, p in inspect.signature(fit_fn).parameters.items()}
+    assert {k: defaults[k] for k in ("opt", "steps", "log", "lamb", "lamb_l1", "lamb_entropy", "lamb_coef",
+                                      "lamb_coefdiff", "update_grid", "grid_update_num", "lr",
+                                      "start_grid_update_step", "stop_grid_update_step", "batch", "seed",
+                                      "singularity_avoiding", "y_th", "epochs")} == dict(
+        opt=None, steps=100, log=1, lamb=0.0, lamb_l1=1.0, lamb_entropy=2.0, lamb_coef=0.0, lamb_coefdiff=0.0,
+        update_grid=True, grid_update_num=10, lr=None, start_grid_update_step=-1, stop_grid_update_step=50,
+        batch=-1, seed=0, singularity_avoiding=True, y_th=1000.0, epochs=10)
+
+
+def test_the_optimizer_fit_builds(ds, monkeypatch):
+    fit_mod = importlib.import_module("kanlab.fit")
+    from kanlab.optim import LBFGS
+
+    params = [torch.zeros(3, requires_grad=True)]
+    lbfgs = fit_mod.make_optimizer("LBFGS", params, 0.25)
+    assert isinstance(lbfgs, LBFGS)
+    group = lbfgs.param_groups[0]
+    assert (group["lr"], group["history_size"], group["line_search_fn"]) == (0.25, 10, "strong_wolfe")
+    adam = fit_mod.make_optimizer("Adam", params, 0.125)
+    assert isinstance(adam, torch.optim.Adam) and adam.param_groups[0]["lr"] == 0.125
+    made = []
+    real = fit_mod.make_optimizer
+    monkeypatch.setattr(fit_mod, "make_optimizer", lambda opt, p, lr: made.append((opt, lr)) or real(opt, p, lr))
+    _model().fit(ds, steps=1)
+    _model().fit(ds, steps=1, opt="Adam", lr=0.01)
+    assert made == [("LBFGS", 1.0), ("Adam", 0.01)]
+
+
+def test_lbfgs_on_the_autograd_path_reports_the_accepted_point(ds):
+    model = _model()
+    hist = model.fit(ds, steps=3, lamb=0.01, lamb_coef=0.5, update_grid=False)  # lamb_coef: autograd, not flat
+    with torch.no_grad():
+        rmse = float(torch.sqrt(torch.mean((model(ds["train_input"]) - ds["train_label"]) ** 2)))
+    assert hist["train_loss"][-1] == pytest.approx(rmse, rel=1e-12)
+
+
+def test_a_batch_of_one_and_bad_batch_types(ds):
+    hist = _model().fit(ds, steps=2, opt="Adam", batch=1)
+    assert len(hist["train_loss"]) == 2
+    with pytest.raises(ValueError, match=r"^batch must be an integer, got 1\.5$"):
+        _model().fit(ds, steps=1, batch=1.5)
+
+
+def test_a_grid_schedule_that_does_not_divide(ds, monkeypatch):
+    model, calls, step = _model(), [], {"now": 0}
+    monkeypatch.setattr(model, "update_grid", lambda x: calls.append(step["now"]))
+    model.fit(ds, opt="Adam", lr=0.0, steps=12, stop_grid_update_step=10, grid_update_num=3,
+              callbacks=[lambda s, logs: step.update(now=s + 1)])
+    assert calls == [0, 3, 6, 9]  # every 10 // 3 = 3 steps
+
+
+@pytest.mark.parametrize("kw", [dict(lamb=0.0, reg_metric="edge_backward"), dict(lamb=0.1)])
+def test_which_runs_take_the_flat_objective(ds, monkeypatch, kw):
+    fit_mod = importlib.import_module("kanlab.fit")
+
+    built = []
+    real = fit_mod.FlatObjective
+    monkeypatch.setattr(fit_mod, "FlatObjective", lambda *a: built.append(a) or real(*a))
+    _model().fit(ds, steps=1, update_grid=False, **kw)
+    assert len(built) == 1  # lamb=0 never evaluates the penalty, whatever its metric
+    built.clear()
+    _model().fit(ds, steps=1, update_grid=False, lamb=0.1, reg_metric="edge_backward")
+    assert built == []  # a penalty the flat objective does not have: autograd
+
+
+def test_the_distributed_options_by_name(ds, monkeypatch):
+    import kanlab.distributed
+
+    got = []
+    monkeypatch.setattr(kanlab.distributed, "fit_distributed",
+                        lambda model, data, **kw: got.append((model, data, kw)) or {})
+    model, loss = _model(), (lambda p, t: torch.mean((p - t) ** 2))
+    model.fit(ds, backend="gloo", grid_samples=100, world_size=1, threads=1, sharded=False, loss_fn=loss)
+    (m, d, kw), = got
+    assert m is model and d is ds and kw["loss_fn"] is loss
+    assert {k: kw[k] for k in ("backend", "grid_samples", "world_size", "threads", "sharded")} == dict(
+        backend="gloo", grid_samples=100, world_size=1, threads=1, sharded=False)
+    with pytest.raises(ValueError, match=r"^fit: val_data, validation_split cannot be combined with distributed"):
+        model.fit(ds, distributed=True, val_data=ds, validation_split=0.2)
