@@ -1,6 +1,7 @@
 """symbolic/fit.py against expectations computed here: exact parameter recovery, r^2 by its textbook definition
 (numpy), the ranking score by its formula, subsampling, and every error message."""
 
+import re
 import logging
 import math
 
@@ -196,11 +197,17 @@ def test_auto_symbolic_threshold_and_logs(caplog):
         assert f"auto_symbolic: ({l},{i},{j}) -> {s.name}, r2={s.r2:.6f}" in messages
         assert model.symbolic[l].names[i][j] == s.name and not model.layers[l].mask[i, j]
     for m in left:
-        assert m.endswith("< 1.0000; left numeric") and "best fit" in m
+        assert m.endswith("< 1.0000; left numeric") and re.search(r"best fit (x|sin|x\^2) has r2=", m), m
     model2, _ = _trained()
     chosen = auto_symbolic(model2, lib=["x", "sin", "x^2"], x=x)
     assert {k: v.name for k, v in chosen.items()} == {(0, 0, 0): "sin", (0, 1, 0): "x^2"}
     assert auto_symbolic(model2, lib=["x"], x=x) == {}  # snapped edges are left alone
+    # a function from the caller's own library joins the model's library with the edge snapped to it
+    model3, _ = _trained()
+    twice = DEFAULT_LIBRARY.subset(["x"]).with_function("twice", lambda t: 2 * t, lambda t: 2 * t, 0.5)
+    chosen = auto_symbolic(model3, lib=twice.subset(["twice"]), x=x)
+    assert {s.name for s in chosen.values()} == {"twice"} and "twice" in model3.symbolic[0].library
+    assert "0" in model3.symbolic[0].library
 
 
 @pytest.mark.parametrize("x,message", [
