@@ -38,6 +38,9 @@ def test_python_snippets_run(tmp_path, monkeypatch):
                 assert formula == "exp(x_2**2 + sin(pi*x_1))"
                 assert namespace["model"].width == [2, 1, 1]
                 assert namespace["history"]["test_loss"][-1] == float(rmse)
+            if "discover(X, y" in code:  # the discover block: its printed formula, and the front
+                assert printed.getvalue().splitlines()[0] == "40*m*v**2 - 7 True"
+                assert "| best | 8 |" in printed.getvalue()
             if "mult_arity=3" in code:  # the multiplication-node block
                 assert printed.getvalue().strip() == "x_1*x_2*x_3"
             if "KANRegressor(hidden_width=()" in code:  # the scikit-learn block
