@@ -278,3 +278,31 @@ def test_input_units_do_not_change_the_result(baseline, c, d):
     assert _functions(r.sympy()) == _functions(baseline.sympy())
     fresh = _points(100, seed=9)
     np.testing.assert_allclose(r.predict(c * fresh + d), baseline.predict(fresh), rtol=1e-8, atol=1e-8)
+
+
+# ---------------------------------------------------------------- the estimator
+def test_symbolic_kan_regressor():
+    pd = pytest.importorskip("pandas")
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    from kanlab.sklearn import SymbolicKANRegressor
+
+    x = _points(300, lo=0.5, hi=2.0)
+    frame = pd.DataFrame(x, columns=["q", "C"])
+    est = SymbolicKANRegressor(max_candidates=1, time_budget=None)
+    with pytest.raises(NotFittedError):
+        est.predict(x)
+    est.fit(frame, 2 * x[:, 0] / x[:, 1])
+    q, c = sympy.symbols("q C", positive=True)
+    assert sympy.simplify(est.sympy() - 2 * q / c) == 0 and est.discovery_.exact
+    assert list(est.feature_names_in_) == ["q", "C"] and est.n_features_in_ == 2
+    np.testing.assert_allclose(est.predict(frame.iloc[:4]), 2 * x[:4, 0] / x[:4, 1], rtol=1e-12)
+    assert est.score(frame, 2 * x[:, 0] / x[:, 1]) == pytest.approx(1.0)
+    assert "frac" in est.latex()
+    assert clone(est).get_params() == dict(time_budget=None, max_candidates=1, seed=0, val_fraction=0.25,
+                                           tolerance=1.5, progress=False)
+    plain = SymbolicKANRegressor(max_candidates=1, time_budget=None).fit(x, x[:, 0] * x[:, 1])
+    assert {s.name for s in plain.sympy().free_symbols} == {"x_1", "x_2"}
+    with pytest.raises(ValueError, match="features"):
+        plain.predict(x[:, :1])

@@ -17,9 +17,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .discovery.estimator import SymbolicKANRegressor
 from .model import KAN
 
-__all__ = ["KANRegressor", "KANClassifier"]
+__all__ = ["KANRegressor", "KANClassifier", "SymbolicKANRegressor"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
