@@ -16,8 +16,8 @@ M = [
  ("attribution ignores symbolic edges", "src/kanlab/prune.py",
   "    parts = sym.edge_values(x)\n", "    parts = []\n"),
  ("prune(by='activation') looks only at incoming edges", "src/kanlab/prune.py",
-  "scores.append(torch.minimum(stds[l - 1].amax(dim=0), stds[l].amax(dim=1)))",
-  "scores.append(stds[l - 1].amax(dim=0))"),
+  "scores.append(torch.minimum(incoming[l - 1], stds[l].amax(dim=1)))",
+  "scores.append(incoming[l - 1])"),
  ("load drops the requires_grad flags", "src/kanlab/io.py",
   "getattr(layer, name).requires_grad_(bool(flag))", "pass"),
  ("KANRegressor.auto_symbolic skips its refit", "src/kanlab/sklearn.py",
@@ -27,7 +27,8 @@ M = [
  ("fit never updates the grid", "src/kanlab/fit.py",
   "                model.update_grid(xb)\n", "                pass\n"),
  ("attribution not normalised by the node's std", "src/kanlab/prune.py",
-  "edge = e.unsqueeze(0) * (score / (s + 1e-4)).unsqueeze(1)", "edge = e.unsqueeze(0) * score.unsqueeze(1)"),
+  "edge = e.unsqueeze(0) * (spec.to_subnodes(score) / (s + 1e-4)).unsqueeze(1)",
+  "edge = e.unsqueeze(0) * spec.to_subnodes(score).unsqueeze(1)"),
 ]
 for name, path, old, new in M:
     p = root / path
