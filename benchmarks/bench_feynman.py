@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="the markdown report (default results/feynman.md)")
     ap.add_argument("--shard", default="0/1", help="i/k: run only every k-th equation from the i-th, in the run "
                     "order (for several processes sharing one cache)")
+    ap.add_argument("--report-only", action="store_true", help="write the report from the cache, run nothing")
     ap.add_argument("--fresh", action="store_true", help="ignore the cached results")
     a = ap.parse_args(argv)
     names = a.equations or (list(QUICK) if a.quick else list(EQUATIONS))
@@ -274,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     order = sorted(names, key=lambda n: random.Random(f"{n}").random())
     i, k = (int(v) for v in a.shard.split("/"))
     tasks = [(n, m, budget, a.candidates, a.rows) for n in order[i::k] for m in methods if (n, m) not in have]
+    if a.report_only:
+        tasks = []
     if cache is not None and a.fresh:
         cache.write_text("")
     print(f"{len(tasks)} runs to do ({len(have)} cached), budget {budget:g} s, {a.jobs} at once", flush=True)
