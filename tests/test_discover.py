@@ -190,6 +190,11 @@ def test_discover_option_errors(kwargs, message):
         discover(_points(20), np.arange(20.0), **kwargs)
     with pytest.raises(TypeError, match="^candidates must be kanlab.discovery.Candidate objects, got 'x'$"):
         discover(_points(20), np.arange(20.0), candidates=["x"])
+    with pytest.raises(ValueError, match="^unknown symbolic function 'sinc'"):
+        discover(_points(20), np.arange(20.0), libs=[["x", "sinc"]])
+    for bad in ("x", [], ["x", "sin"]):
+        with pytest.raises(TypeError, match="^libs must be a list of lists of function names"):
+            discover(_points(20), np.arange(20.0), libs=bad)
 
 
 def test_a_product_is_found_exactly_with_its_names():
@@ -202,6 +207,12 @@ def test_a_product_is_found_exactly_with_its_names():
     assert r.best.source.endswith("snapped") and "mu" in r.latex()
     np.testing.assert_allclose(r.predict(frame.iloc[:5]), 1.5 * x[:5, 0] * x[:5, 1], rtol=1e-12)
     assert "| best |" in r.table() and str(r) == r.table()
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    ax = r.plot()
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "complexity (expression nodes)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["formulas tried", "Pareto front", "best"]
+    matplotlib.pyplot.close(ax.figure)
 
 
 def test_noise_ends_in_a_formula_flagged_not_exact():

@@ -39,7 +39,8 @@ _SIMPLIFY_MAX_OPS = 20  # sympy.simplify can take minutes (measured: > 1 min on 
 class Candidate:
     """One pipeline setting. hidden=0: a one-layer KAN [n, 1]; else [n, hidden, 1] trained sparse and pruned.
     mult: instead, one multiplication node of n subnodes, [n, [0, 1], 1] (KAN 2.0), subnode i fed by input i only,
-    so that y = g(f_1(x_1) * ... * f_n(x_n)). grids: the grid sizes, refined in turn. steps: LBFGS steps per training stage."""
+    so that y = g(f_1(x_1) * ... * f_n(x_n)). grids: the grid sizes, refined in turn. steps: LBFGS steps per
+    training stage."""
 
     hidden: int = 0
     mult: bool = False
@@ -57,8 +58,9 @@ class Candidate:
 
 def default_candidates(data: Data, seed: int = 0) -> list[Candidate]:
     """The default search, cheapest first: a product of one function per input (KAN 2.0), a one-layer KAN (a sum
-    of one function per input) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign, in log space
-    (where products of powers become sums); then all again with the next seed and a finer grid schedule."""
+    of one function per input) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign,
+    in log space (where products of powers become sums); then all again with the next seed and a finer grid
+    schedule."""
     n = data.x.shape[1]
     logs = log_space_applies(data.x, data.y)
     out = []
@@ -78,6 +80,15 @@ class _OutOfTime(Exception):
     pass
 
 
+def _clock(deadline: float):
+    """A fit callback (also called directly between stages) that stops the candidate past the deadline."""
+    def check_time(*_):
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+
+    return check_time
+
+
 def _tidy(expr: sympy.Expr, log_space: bool) -> sympy.Expr:
     """Expand (and in log space gather powers) so that equal formulas look alike; simplify when small."""
     if log_space:
@@ -91,11 +102,7 @@ def _tidy(expr: sympy.Expr, log_space: bool) -> sympy.Expr:
 def _train(cand: Candidate, x: torch.Tensor, y: torch.Tensor, deadline: float) -> KAN:
     """The numeric KAN for scaled training data x (N, n_var), y (N, 1); raises _OutOfTime past the deadline."""
     data = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
-
-    def check_time(*_):
-        if time.monotonic() > deadline:
-            raise _OutOfTime
-
+    check_time = _clock(deadline)
     n = x.shape[1]
     kw = dict(grid=cand.grids[0], k=3, seed=cand.seed, dtype=torch.float64)
     # the product's range moves a lot while training starts; grid updates chasing it stall LBFGS (measured: 0.2
@@ -122,10 +129,7 @@ def _train(cand: Candidate, x: torch.Tensor, y: torch.Tensor, deadline: float) -
 def _snap(model: KAN, cand: Candidate, x: torch.Tensor, y: torch.Tensor, lib, deadline: float
           ) -> tuple[sympy.Expr, list[sympy.Symbol]]:
     """A copy of the numeric model snapped to ``lib`` and retrained: its formula in the scaled inputs."""
-    def check_time(*_):
-        if time.monotonic() > deadline:
-            raise _OutOfTime
-
+    check_time = _clock(deadline)
     data = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
     snapped = copy.deepcopy(model)
     snapped.auto_symbolic(lib=list(lib))
