@@ -136,7 +136,8 @@ class Discovery:
     """The result of :func:`kanlab.discover`: every formula tried, the Pareto front, and the best formula.
 
     ``sympy()``, ``latex()`` and ``predict()`` use the best formula; ``table()`` and ``plot()`` show the front.
-    ``failures`` lists the candidates that raised (with the error), ``skipped`` those the time budget left out.
+    ``failures`` lists the candidates that raised (with the error), ``skipped`` those not run: past the time budget,
+    or all of them for a constant target.
     """
 
     formulas: list[Formula]
