@@ -199,13 +199,15 @@ def family(name: str) -> str:
     return name.split(".")[0] if name.split(".")[0] in ("I", "II", "III") else "bonus"
 
 
-def report(rows: list[dict], names: list[str], methods: list[str], budget: float, jobs: int, n_rows: int) -> str:
+def report(rows: list[dict], names: list[str], methods: list[str], budget: float, jobs: int, n_rows: int,
+           flags: str = "") -> str:
     from kanlab.feynman import get_equation
 
     by = {(r["equation"], r["method"]): r for r in rows}
     done = [n for n in names if all((n, m) in by for m in methods)]
     lines = ["# The Feynman benchmark", "",
-             f"`python benchmarks/bench_feynman.py --budget {budget:g}{' --jobs ' + str(jobs) if jobs != 1 else ''}`"
+             f"`python benchmarks/bench_feynman.py{flags} --budget {budget:g}"
+             f"{' --jobs ' + str(jobs) if jobs != 1 else ''}`"
              f": {len(done)} of {len(names)} equations, {n_rows} rows each (kanlab.feynman's ranges, seed 0); "
              f"budget {budget:g} s per equation and method on one CPU thread ({jobs} at once); "
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores.", "",
@@ -290,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             if cache is not None:
                 with cache.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
-    text = report(rows, names, methods, budget, a.jobs, a.rows)
+    flags = (" --quick" if a.quick else "") + (f" --candidates {a.candidates}" if a.candidates else "") + \
+        (f" --rows {a.rows}" if a.rows != 1000 else "") + \
+        (f" --methods {a.methods}" if methods != list(METHODS) else "")
+    text = report(rows, names, methods, budget, a.jobs, a.rows, flags)
     if out is not None:
         out.write_text(text)
     print(text.split("\n\n| #")[0])
