@@ -135,6 +135,9 @@ def test_default_candidates_order_and_seeds():
 def test_complexity_counts_nodes():
     a, b = sympy.symbols("a b")
     assert complexity(a) == 1 and complexity(a * b) == 3 and complexity(sympy.sin(a) + 2 * b) == 6
+    # a constant is one node however it is written: the exact form is never more complex than the float
+    assert complexity(a / (4 * sympy.pi)) == complexity(sympy.Float(0.0795774715459477) * a) == 3
+    assert complexity(a ** sympy.Float(1.0)) == 3 and complexity(sympy.sqrt(2) * a) == 3
 
 
 def test_polish_refits_constants_and_keeps_structure():

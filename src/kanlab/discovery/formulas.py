@@ -23,8 +23,15 @@ MAX_POLISH_CONSTANTS = 40
 
 
 def complexity(expr: sympy.Expr) -> int:
-    """The number of nodes in the expression tree (symbols, numbers, operations, functions), as PySR counts."""
-    return sum(1 for _ in sympy.preorder_traversal(expr))
+    """The number of nodes in the expression tree (symbols, constants, operations, functions), as PySR counts, with
+    every constant one node however it is written: pi/4 counts as 0.785398, so that snapping a constant to its
+    exact form never makes a formula look more complex."""
+    if expr.is_number:
+        return 1
+    numbers = [arg for arg in expr.args if arg.is_number]
+    if isinstance(expr, (sympy.Add, sympy.Mul)) and numbers:  # 1/4 * 1/pi in a product: one constant
+        return 2 + sum(complexity(arg) for arg in expr.args if not arg.is_number)
+    return 1 + sum(complexity(arg) for arg in expr.args)
 
 
 def evaluate(expr: sympy.Expr, symbols, x: np.ndarray) -> np.ndarray:
