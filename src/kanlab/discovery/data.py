@@ -9,15 +9,12 @@ the KAN as the same numbers, up to rounding.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import sympy
 import torch
-
-log = logging.getLogger(__name__)
 
 MIN_ROWS = 10
 
