@@ -1,6 +1,7 @@
 """kanlab.discover: data checks, the scale maps, constant refitting, the Pareto front and its rule, bad input, and the
 search end to end (scale invariance, determinism, feature names)."""
 
+import importlib
 import math
 import warnings
 
@@ -320,3 +321,17 @@ def test_symbolic_kan_regressor():
     assert {s.name for s in plain.sympy().free_symbols} == {"x_1", "x_2"}
     with pytest.raises(ValueError, match="features"):
         plain.predict(x[:, :1])
+
+
+def test_a_failing_candidate_is_recorded_not_raised(monkeypatch):
+    search_mod = importlib.import_module("kanlab.discovery.search")
+
+    def broken(cand, x, y, deadline):
+        raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+    monkeypatch.setattr(search_mod, "_train", broken)
+    x = _points(60)
+    cands = [Candidate(steps=5, grids=(5,)), Candidate(steps=5, grids=(5,), seed=1)]
+    r = discover(x, x[:, 0] ** 2, candidates=cands, time_budget=None)
+    assert r.failures == [(str(c), "LinAlgError: SVD did not converge in Linear Least Squares") for c in cands]
+    assert r.formulas == [r.best] and r.best.source == "constant: training mean" and not r.exact

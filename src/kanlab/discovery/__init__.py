@@ -17,7 +17,7 @@ from typing import Sequence
 from ..symbolic.library import DEFAULT_LIBRARY
 from .data import Data, Scaling, check_data
 from .formulas import Discovery, Formula, pareto_front, pick_best
-from .search import LIB, POWERS, Candidate, default_candidates, search
+from .search import LIB, POWERS, Candidate, default_candidates, run_search
 
 __all__ = ["discover", "Discovery", "Formula", "Candidate", "Scaling", "Data", "default_candidates", "pareto_front",
            "pick_best", "LIB", "POWERS"]
@@ -63,6 +63,6 @@ def discover(X, y, *, feature_names: Sequence[str] | None = None, time_budget: f
     bad = [c for c in cands if not isinstance(c, Candidate)]
     if bad:
         raise TypeError(f"candidates must be kanlab.discovery.Candidate objects, got {bad[0]!r}")
-    return search(data, cands, time_budget=time_budget, val_fraction=val_fraction, seed=seed,
-                  libs=[tuple(lib) for lib in libs],
-                  tolerance=tolerance, progress=progress)
+    return run_search(data, cands, time_budget=time_budget, val_fraction=val_fraction, seed=seed,
+                      libs=[tuple(lib) for lib in libs],
+                      tolerance=tolerance, progress=progress)

@@ -177,7 +177,7 @@ def constant_formula(data: Data, train: np.ndarray, val: np.ndarray, y_std: floa
     return Formula(c, data.symbols, 1, err, "constant: training mean")
 
 
-def search(data: Data, candidates: list[Candidate], *, time_budget: float | None, val_fraction: float, seed: int,
+def run_search(data: Data, candidates: list[Candidate], *, time_budget: float | None, val_fraction: float, seed: int,
            libs, tolerance: float, progress: bool) -> Discovery:
     """Run ``candidates`` in order until the time budget is spent; return the :class:`Discovery`."""
     t0 = time.monotonic()
