@@ -13,7 +13,7 @@ import torch
 from kanlab import discover
 from kanlab.discovery import Candidate, Formula, Scaling, default_candidates, pareto_front, pick_best
 from kanlab.discovery.data import check_data
-from kanlab.discovery.formulas import EQUAL_NRMSE, complexity, polish
+from kanlab.discovery.formulas import EQUAL_NRMSE, complexity, evaluate, polish
 
 # one cheap candidate: a pruned [n, 5, 1] on the default grid schedule, fewer steps
 SMALL = Candidate(hidden=5, grids=(5, 10), steps=25)
@@ -154,6 +154,24 @@ def test_polish_refits_constants_and_keeps_structure():
     assert polish(a * b, (a, b), x, y) == a * b
     exact = sympy.Float(0.5) * a * sympy.exp(sympy.Float(-1.25) * b)
     assert polish(exact, (a, b), x, y) == exact
+
+
+def test_polish_stops_at_its_deadline_and_keeps_the_best_so_far(monkeypatch):
+    import kanlab.discovery.formulas as formulas_mod
+    a, b = sympy.symbols("a b")
+    x = _points(200)
+    y = 0.5 * x[:, 0] * np.exp(-1.25 * x[:, 1])
+    rough = sympy.Float(0.3) * a * sympy.exp(sympy.Float(-0.9) * b)
+    # a deadline already past: not one evaluation, the expression comes back as it was
+    assert polish(rough, (a, b), x, y, deadline=-math.inf) == rough
+    # a clock that reads 0, 1, 2, ...: 7 evaluations, then the 8th read is past the deadline; the refit stops
+    # early and keeps the best constants it has seen
+    ticks = iter(range(10 ** 6))
+    monkeypatch.setattr(formulas_mod, "monotonic", lambda: next(ticks))
+    early = polish(rough, (a, b), x, y, deadline=6)
+    assert next(ticks) == 8
+    err = {e: float(np.sqrt(np.mean((evaluate(e, (a, b), x) - y) ** 2))) for e in (rough, early)}
+    assert 0 < err[early] < err[rough] and early.free_symbols == {a, b}
 
 
 def _f(c, e, src="t"):

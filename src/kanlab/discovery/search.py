@@ -32,6 +32,9 @@ LIB = ("x", "x^2", "x^3", "1/x", "1/x^2", "sqrt", "exp", "log", "sin", "tanh", "
 # snapped first: the powers alone, since with the whole library c*sin(a*x + b) + d often wins a near tie with x^2
 POWERS = ("x", "x^2", "x^3", "1/x", "1/x^2", "1/x^3", "sqrt", "1/sqrt(x)")
 _FAILURES = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError, TypeError)
+# a refit of the constants that takes longer than this has many constants and rarely ends exact; it would spend
+# the budget of the candidates after it (measured: 34 s of 60 on one 30-constant formula of Weinberg 15.2.1)
+POLISH_SECONDS = 5.0
 _SIMPLIFY_MAX_OPS = 20  # sympy.simplify can take minutes (measured: > 1 min on a 40-op product); larger are expanded
 
 
@@ -154,7 +157,7 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
         name = {POWERS: "powers", LIB: "library"}.get(tuple(lib), f"lib {k + 1}")
         expr, z = _snap(model, cand, xt, yt, lib, deadline)
         found = _tidy(scaling.unscale(expr, z, data.symbols), cand.log_space)
-        polished = polish(found, data.symbols, x, y)
+        polished = polish(found, data.symbols, x, y, min(deadline, time.monotonic() + POLISH_SECONDS))
         snapped = polished
         for _ in range(3):  # snapping exposes cancellations (a*x/(a*y) -> 0.9999999*x/y), which snap again
             snapped, before = _tidy(snap_constants(snapped), False), snapped
