@@ -14,9 +14,13 @@ The copies are kept between runs: mutmut re-tests only functions whose code chan
 a few survivors takes minutes. ``--fresh`` starts over.
 
 Survivors that are *equivalent* (no test could tell them apart, e.g. ``os.sep`` for ``"/"`` on POSIX) are named,
-with the reason, in scripts/mutation_equivalents.toml, matched by function and by the mutated line. The report,
-benchmarks/results/mutation.md, gives the score per module, killed / (mutants - equivalent), and lists every
-survivor with its reason, or as "not killed yet".
+with the reason, in scripts/mutation_equivalents.toml, matched by function and by the mutated line. Survivors that
+a test could kill but none does are named there too (``[[survivor]]``), with the reason no test pins them; they
+count as survivors. The report, benchmarks/results/mutation.md, gives the score per module, killed / (mutants -
+equivalent), and lists every survivor with its reason, or as "not killed yet".
+
+Every run also keeps its results beside the report (mutation.jsonl), so ``--report-only`` works on any machine,
+also where the scratch copies are gone.
 
     python scripts/mutate.py                 # all modules (minutes per module: benchmarks/results/mutation.md)
     python scripts/mutate.py --only io,prune # a subset of the modules (by the name after kanlab.)
@@ -115,13 +119,17 @@ def changed_lines(diff: str) -> tuple[str, str]:
     return minus, plus
 
 
-def load_equivalents() -> list[dict]:
+def load_reasons() -> tuple[list[dict], list[dict]]:
+    """The named survivors: (equivalent mutants, killable mutants that no test pins), each with its reason."""
     with open(ROOT / "scripts" / "mutation_equivalents.toml", "rb") as f:
-        return tomllib.load(f)["equivalent"]
+        table = tomllib.load(f)
+    return table["equivalent"], table.get("survivor", [])
 
 
-def reason_for(module: str, function: str, plus: str, minus: str, equivalents: list[dict]) -> str | None:
-    for e in equivalents:
+def reason_for(module: str, function: str, plus: str, minus: str, entries: list[dict]) -> str | None:
+    """The reason of the first entry whose module and function match and whose fragments occur in the mutated line
+    (``mutant``) and the original line (``original``, optional); an empty fragment matches any line."""
+    for e in entries:
         if e["module"] == module and e["function"] == function and e["mutant"].strip() in plus \
                 and e.get("original", "").strip() in minus:
             return e["reason"]
@@ -142,7 +150,7 @@ def collect() -> None:
 
 
 def report(results: list[dict], minutes: dict[str, float]) -> str:
-    equivalents = load_equivalents()
+    equivalents, survivors = load_reasons()
     counts: dict[str, Counter] = defaultdict(Counter)
     rows: dict[str, list[str]] = defaultdict(list)
     for r in results:
@@ -156,8 +164,13 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
             continue
         why = reason_for(module, function, r["plus"], r["minus"], equivalents)
         counts[module]["equivalent" if why is not None else "survived"] += 1
+        if why is not None:
+            why = "equivalent: " + why
+        else:
+            open_why = reason_for(module, function, r["plus"], r["minus"], survivors)
+            why = "survives: " + open_why if open_why is not None else "**not killed yet**"
         rows[module].append(f"| `{function}` | {r['status']} | `{_cell(r['minus'])}` | `{_cell(r['plus'])}` | "
-                            f"{'equivalent: ' + why if why else '**not killed yet**'} |")
+                            f"{why} |")
     lines = ["# Mutation testing of the workflow modules", "",
              "Produced by `make mutate` (scripts/mutate.py, mutmut 3.8.1). Each module's mutants run against the "
              "test files listed; a mutant counts as killed when a test fails, times out or crashes.",
@@ -208,6 +221,8 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown module(s) {unknown}; choose from {sorted(TESTS)}")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    kept = Path(args.report).with_suffix(".jsonl")
+    saved = [json.loads(line) for line in kept.read_text().splitlines()] if kept.is_file() else []
     results, minutes = [], {}
     for module in list(TESTS):
         scratch = Path(args.scratch) / module
@@ -225,7 +240,14 @@ def main() -> None:
         if (scratch / "mutants").is_dir():  # modules not rerun keep their previous results in the report
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--collect"], cwd=scratch,
                                  env=env, capture_output=True, text=True, check=True).stdout
-            results += [json.loads(line) for line in out.splitlines()]
+            results += [dict(json.loads(line), module=module) for line in out.splitlines()]
+        else:  # no scratch copy on this machine: the results kept by the last run that had one
+            results += [r for r in saved if r["module"] == module]
+            minutes.update({module: r["minutes"] for r in saved if r["module"] == module and "minutes" in r})
+    for r in results:
+        if r["module"] in minutes:
+            r["minutes"] = minutes[r["module"]]
+    kept.write_text("".join(json.dumps(r) + "\n" for r in results))
     text = report(results, minutes)
     Path(args.report).write_text(text)
     sys.stdout.write(text.split("\n## ")[0])
