@@ -347,3 +347,52 @@ def test_only_the_first_loader_batch_is_checked():
                                             r"from before it$"):
         hist = fit_epochs(model, DataLoader(TensorDataset(bad, Y64), batch_size=100), epochs=2, lr=0.01)
     assert hist["train_loss"] == []
+
+
+def _singular(n: int):
+    """[2, 1] with edge (0, 0, 0) snapped to 1/x, on n rows whose x_0 comes within 1e-5 of the pole, so that
+    the safe variant clips there (at y_th) and every singularity option changes the numbers."""
+    model = KAN(width=[2, 1], grid=3, k=3, seed=0, dtype=torch.float64)
+    model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1
+    x[::7, 0] = 1e-5
+    return model, x, x[:, 1:] ** 2
+
+
+def test_the_defaults_as_fit_epochs_applies_them():
+    """A run without the arguments equals one that passes the documented defaults. 1025 rows: 2 batches of the
+    default 1024 (so that the batch size and the shuffling seed show), and rows at the pole (y_th)."""
+    import copy
+
+    from kanlab.epochs import fit_epochs
+
+    model, x, y = _singular(1025)
+    runs = []
+    for kw in ({}, dict(epochs=10, batch=1024, lr=1e-2, seed=0, singularity_avoiding=True, y_th=1000.0)):
+        m = copy.deepcopy(model)
+        hist = fit_epochs(m, (x, y), update_grid=False, **kw)
+        runs.append((hist, [p.detach().clone() for p in m.parameters()]))
+    (h0, p0), (h1, p1) = runs
+    assert len(h0["train_loss"]) == 10 and h0 == h1
+    assert all(torch.equal(a, b) for a, b in zip(p0, p1))
+    other = copy.deepcopy(model)
+    assert fit_epochs(other, (x, y), update_grid=False, batch=1025)["train_loss"] != h0["train_loss"]
+
+
+@pytest.mark.parametrize("loader", [False, True])
+def test_labels_take_the_models_dtype(loader):
+    """float64 labels for a float32 model train (and validate) exactly as the same labels rounded to float32 do."""
+    import copy
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 2, generator=g) * 2 - 1
+    y = f(x).double() + 1e-9 * torch.rand(64, 1, generator=g, dtype=torch.float64)  # not float32 numbers
+    model = KAN([2, 3, 1], seed=0)
+    hists = []
+    for labels in (y, y.float()):
+        data = DataLoader(TensorDataset(x, labels), batch_size=32) if loader else (x, labels)
+        val = DataLoader(TensorDataset(x[:16], labels[:16]), batch_size=8) if loader else (x[:16], labels[:16])
+        hists.append(copy.deepcopy(model).fit(data, epochs=2, batch=32, update_grid=False, val_data=val))
+    assert hists[0] == hists[1] and len(hists[0]["val_loss"]) == 2
+

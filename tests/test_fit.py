@@ -431,6 +431,27 @@ def test_data_outside_the_grid_warns_once_with_the_share(ds):
         _model().fit(near, steps=1, update_grid=False)
 
 
+def test_the_outside_grid_warning_at_its_boundaries():
+    import warnings
+
+    def data(x):
+        x = torch.tensor(x, dtype=torch.float64)
+        return {"train_input": x, "train_label": x[:, :1], "test_input": x, "test_label": x[:, :1]}
+
+    # the grid's ends are inside; exactly 10% outside is not more than OUTSIDE_SHARE
+    edges = [[1.5, 0.0]] + [[(-1.0) ** i, 1.0] for i in range(9)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _model().fit(data(edges), steps=1, update_grid=False)
+    # one training row is data too; the advice is given in full
+    with pytest.warns(UserWarning, match=r"^fit: 100% of the training inputs lie outside the first layer's grid "
+                                         r"\[-1, 1\] and no grid update is scheduled; the splines are 0 there \(only "
+                                         r"the base function carries them\)\. Use update_grid=True, call "
+                                         r"model\.update_grid\(x\), or build the model with grid_range covering "
+                                         r"the data$"):
+        _model().fit(data([[2.0, 0.0]]), steps=1, update_grid=False)
+
+
 def test_a_model_that_cannot_evaluate_the_data_is_refused(ds):
     huge = dict(ds, train_label=ds["train_label"] * 1e300 * 1e10)  # inf labels are caught as NaN/inf data
     with pytest.raises(ValueError, match="NaN"):
@@ -682,3 +703,70 @@ def test_the_distributed_options_by_name(ds, monkeypatch):
         backend="gloo", grid_samples=100, world_size=1, threads=1, sharded=False)
     with pytest.raises(ValueError, match=r"^fit: val_data, validation_split cannot be combined with distributed"):
         model.fit(ds, distributed=True, val_data=ds, validation_split=0.2)
+
+
+def _singular_data(n: int = 60):
+    """[2, 1] with edge (0, 0, 0) snapped to 1/x, on data whose x_0 comes within 1e-5 of the pole, so that the
+    safe variant clips there (at y_th) and every singularity option changes the numbers."""
+    model = KAN(width=[2, 1], grid=3, k=3, seed=0, dtype=torch.float64)
+    model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1
+    x[::7, 0] = 1e-5
+    y = x[:, 1:] ** 2
+    half = n // 2
+    return model, {"train_input": x[:half], "train_label": y[:half], "test_input": x[half:], "test_label": y[half:]}
+
+
+def test_the_defaults_as_fit_applies_them(caplog):
+    """Each default acts as its documented value: a run without the argument equals one that passes it (a
+    signature check alone would not see a default that the code replaces on the way)."""
+    import copy
+    import logging
+
+    model, data = _singular_data()
+    explicit = dict(steps=100, log=1, lamb_l1=1.0, lamb_entropy=2.0, seed=0, y_th=1000.0)
+    runs = []
+    for kw in ({}, explicit):
+        m = copy.deepcopy(model)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="kanlab.fit"):
+            hist = m.fit(data, opt="Adam", lr=0.01, lamb=0.1, batch=10, update_grid=False, **kw)
+        runs.append((hist, [p.detach().clone() for p in m.parameters()], len(caplog.records)))
+    (h0, p0, logs0), (h1, p1, logs1) = runs
+    assert len(h0["train_loss"]) == 100 and h0 == h1 and logs0 == logs1 > 0
+    assert all(torch.equal(a, b) for a, b in zip(p0, p1))
+    x = torch.rand(30, 2, dtype=torch.float64)
+    assert len(KAN(width=[2, 1], grid=3, seed=0, dtype=torch.float64).fit((x, x[:, :1]))["train_loss"]) == 10
+
+
+@pytest.mark.parametrize("opt", ["LBFGS", "Adam"])
+def test_the_singularity_options_reach_every_evaluation(opt, monkeypatch):
+    fit_mod = importlib.import_module("kanlab.fit")
+
+    model, data = _singular_data()
+    seen = []
+    real = fit_mod.objective_terms
+    monkeypatch.setattr(fit_mod, "objective_terms", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    hist = model.fit(data, opt=opt, lr=0.01 if opt == "Adam" else None, steps=2, update_grid=False, lamb=0.1,
+                     lamb_coef=0.3, lamb_coefdiff=0.2, reg_metric="edge_backward", singularity_avoiding=True,
+                     y_th=5.0)
+    assert seen and all(kw == dict(lamb=0.1, lamb_l1=1.0, lamb_entropy=2.0, lamb_coef=0.3, lamb_coefdiff=0.2,
+                                   singularity_avoiding=True, y_th=5.0, reg_metric="edge_backward") for kw in seen)
+    # the reported losses are the safe model's, clipped at y_th=5, not at the default 1000 (Adam reports the
+    # training loss of the batch before its step, so only its test loss is the final model's)
+    with torch.no_grad():
+        for key, split in (("train_loss", "train"), ("test_loss", "test"))[opt == "Adam":]:
+            pred = model(data[f"{split}_input"], True, 5.0)
+            rmse = float(torch.sqrt(torch.mean((pred - data[f"{split}_label"]) ** 2)))
+            assert hist[key][-1] == pytest.approx(rmse, rel=1e-12), key
+
+
+def test_the_flat_objective_gets_the_singularity_options(ds, monkeypatch):
+    fit_mod = importlib.import_module("kanlab.fit")
+
+    built = []
+    real = fit_mod.FlatObjective
+    monkeypatch.setattr(fit_mod, "FlatObjective", lambda *a: built.append(a) or real(*a))
+    _model().fit(ds, steps=1, update_grid=False, singularity_avoiding=False, y_th=7.0)
+    assert len(built) == 1 and built[0][-2:] == (False, 7.0)
