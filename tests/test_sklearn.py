@@ -132,10 +132,24 @@ def test_hidden_width_forms_and_their_errors():
     assert KANRegressor(hidden_width=3, steps=1).fit(x, y).model_.width == [2, 3, 1]
     assert KANRegressor(hidden_width=np.int64(2), steps=1).fit(x, y).model_.width == [2, 2, 1]
     assert KANRegressor(hidden_width=[(0, 2)], steps=1).fit(x, y).model_.width_spec == [2, [0, 2], 1]
+    # the smallest layers there are: one node, one sum node, one multiplication node
+    assert KANRegressor(hidden_width=1, steps=1).fit(x, y).model_.width == [2, 1, 1]
+    assert KANRegressor(hidden_width=[(1, 0)], steps=1)._hidden() == [[1, 0]]
+    assert KANRegressor(hidden_width=[(0, 1)], steps=1)._hidden() == [[0, 1]]
     for bad in ([0], [True], [2.5], [(1, -1)], [(0, 0)], [(1, 2, 3)], [(1.0, 1)]):
         with pytest.raises(ValueError, match=r"hidden_width entries must be positive integers or \(n_sum, n_mult\) "
                                              r"pairs, got "):
             KANRegressor(hidden_width=bad, steps=1).fit(x, y)
+
+
+def test_numbers_held_in_object_arrays():
+    """An object array of numbers (what pandas gives for mixed columns) is read as float64, in fit and predict."""
+    x, y = _data(60)
+    labels = np.where(y > np.median(y), 1, 0)
+    for est, target in ((KANRegressor(steps=3, random_state=0), y), (KANClassifier(steps=3, random_state=0), labels)):
+        plain = est.fit(x, target).predict(x)
+        boxed = est.fit(x.astype(object), target).predict(x.astype(object))
+        np.testing.assert_array_equal(plain, boxed)
 
 
 def test_random_state_forms(monkeypatch):
