@@ -59,3 +59,19 @@ def test_scoring_rules():
     assert bench.relative_rmse(np.array([np.nan, 1.0]), np.array([0.0, 1.0])) == float("inf")
     assert bench.family("II.3.24") == "II" and bench.family("Jackson 2.11") == "bonus"
     assert not bench.symbolically_equal(sympy.Integer(1), eq.expr)
+
+
+def test_a_run_past_the_cap_is_stopped_and_not_exact(monkeypatch):
+    import time
+
+    bench = _bench()
+
+    def stalls(*_):
+        time.sleep(30)
+
+    monkeypatch.setitem(bench.RUNNERS, "pykan", stalls)
+    t0 = time.monotonic()
+    row = bench.run_one(("I.12.1", "pykan", 0.5, None, 50))  # the cap: 2 x 0.5 s, rounded up to 1 s
+    assert time.monotonic() - t0 < 10
+    assert row["exact"] is False and row["rel"] == float("inf") and row["formula"] is None
+    assert row["error"] == f"TimeoutError: stopped at {bench.CAP:g} x the budget ({bench.CAP * 0.5:g} s)"
