@@ -178,6 +178,22 @@ def _f(c, e, src="t"):
     return Formula(sympy.Integer(c), (), c, e, src)
 
 
+def test_tidy_simplifies_small_formulas_but_not_trigonometric_ones(monkeypatch):
+    search = importlib.import_module("kanlab.discovery.search")
+    a, b = sympy.symbols("a b", positive=True)
+    assert search._tidy(a * b / (2 * a), False) == b / 2  # expanded, then simplified
+    assert search._tidy(sympy.log(a) + sympy.log(b), True) == sympy.log(a * b)  # log space: powers gathered
+
+    def refuse(expr, *args, **kw):
+        raise AssertionError(f"simplify called on {expr}")
+
+    monkeypatch.setattr(search.sympy, "simplify", refuse)
+    # sympy's trig rules ran for minutes on a 20-op formula; such formulas are only expanded
+    for f in (sympy.sin, sympy.acos, sympy.tanh, sympy.asinh):
+        expr = f(a) * (a + b)
+        assert search._tidy(expr, False) == sympy.expand(expr)
+
+
 def test_pareto_front_and_the_best_rule():
     formulas = [_f(1, 1.0), _f(5, 0.2), _f(7, 0.3), _f(9, 1e-12), _f(20, 1e-14), _f(9, 1e-12, "later"),
                 _f(3, math.inf)]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 import torch
+from sympy.functions.elementary.hyperbolic import HyperbolicFunction, InverseHyperbolicFunction
+from sympy.functions.elementary.trigonometric import InverseTrigonometricFunction, TrigonometricFunction
 from tqdm.auto import tqdm
 
 from ..model import KAN
@@ -36,6 +38,9 @@ _FAILURES = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError, T
 # the budget of the candidates after it (measured: 34 s of 60 on one 30-constant formula of Weinberg 15.2.1)
 POLISH_SECONDS = 5.0
 _SIMPLIFY_MAX_OPS = 20  # sympy.simplify can take minutes (measured: > 1 min on a 40-op product); larger are expanded
+# nor with trigonometric functions: its trig rules (fu's TR8) ran for minutes on a 20-op formula of the relativistic
+# aberration, twice discover's budget; those formulas are only expanded
+_NO_SIMPLIFY = (TrigonometricFunction, InverseTrigonometricFunction, HyperbolicFunction, InverseHyperbolicFunction)
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def _tidy(expr: sympy.Expr, log_space: bool) -> sympy.Expr:
     if log_space:
         expr = sympy.powsimp(sympy.expand_log(expr, force=True), force=True)
     expr = sympy.expand(expr, power_exp=False, power_base=False, log=False, deep=True)
-    if sympy.count_ops(expr) <= _SIMPLIFY_MAX_OPS:
+    if sympy.count_ops(expr) <= _SIMPLIFY_MAX_OPS and not expr.has(*_NO_SIMPLIFY):
         expr = sympy.simplify(expr)
     return expr
 
