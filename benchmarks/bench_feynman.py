@@ -60,24 +60,31 @@ class _TooSlow(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _time_limit(seconds: float, error: Exception):
+    """Raise ``error`` in the block after ``seconds`` (rounded up to whole seconds). SIGALRM: main thread only."""
+    def raise_it(*_):
+        raise error
+
+    previous = signal.signal(signal.SIGALRM, raise_it)
+    signal.alarm(max(1, math.ceil(seconds)))
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def symbolically_equal(found: sympy.Expr, truth: sympy.Expr, max_ops: int = 80, seconds: int = 20) -> bool:
     """Whether sympy simplifies found - truth to 0, given at most ``seconds`` (simplify can take hours) and only
     for formulas of at most ``max_ops`` operations. The time limit uses SIGALRM: call it from the main thread."""
     if found is None or sympy.count_ops(found) > max_ops:
         return False
-
-    def give_up(*_):
-        raise _TooSlow
-
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.alarm(seconds)
     try:
-        return sympy.simplify(found - truth) == 0
+        with _time_limit(seconds, _TooSlow()):
+            return sympy.simplify(found - truth) == 0
     except (TypeError, ValueError, RecursionError, ZeroDivisionError, _TooSlow):
         return False
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def score(eq, expr: sympy.Expr | None, predict) -> dict:
@@ -185,20 +192,11 @@ def run_one(task: tuple[str, str, float, int | None, int]) -> dict:
     x, y = (t.numpy() for t in eq.sample(rows, seed=0))
     t0 = time.monotonic()
     row = {"equation": name, "method": method, "budget": budget, "max_candidates": max_candidates, "rows": rows}
-
-    def over(*_):
-        raise TimeoutError(f"stopped at {CAP:g} x the budget ({CAP * budget:g} s)")
-
+    over = TimeoutError(f"stopped at {CAP:g} x the budget ({CAP * budget:g} s)")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _time_limit(CAP * budget, over):
             warnings.simplefilter("ignore")
-            previous = signal.signal(signal.SIGALRM, over)
-            signal.alarm(max(1, int(math.ceil(CAP * budget))))
-            try:
-                expr, predict = RUNNERS[method](eq, x, y, budget, max_candidates)
-            finally:
-                signal.alarm(0)
-                signal.signal(signal.SIGALRM, previous)
+            expr, predict = RUNNERS[method](eq, x, y, budget, max_candidates)
         row["seconds"] = time.monotonic() - t0
         row.update(score(eq, expr, predict), formula=str(expr))
     except Exception as err:  # a peer crashing (pykan's lstsq, say) is a result: not exact
