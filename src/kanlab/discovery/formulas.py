@@ -74,24 +74,25 @@ def polish(expr: sympy.Expr, symbols, x: np.ndarray, y: np.ndarray, deadline: fl
     except (TypeError, SyntaxError, KeyError):
         return expr
     cols = list(x.T)
-    best: list = [math.inf, None]  # the lowest sum of squares seen and its constants
+
+    def errors(c: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            r = np.broadcast_to(np.asarray(fn(*cols, *c), dtype=float), y.shape) - y
+        return np.where(np.isfinite(r), r, 1e10)
+
+    c0 = np.array([float(f) for f in floats])
+    before = float(np.sum(errors(c0) ** 2))
+    best: list = [math.inf, None]  # the lowest sum of squares the refit has seen, and its constants
 
     def residual(c: np.ndarray) -> np.ndarray:
         if monotonic() > deadline:
             raise _Deadline
-        with np.errstate(all="ignore"):
-            r = np.broadcast_to(np.asarray(fn(*cols, *c), dtype=float), y.shape) - y
-        r = np.where(np.isfinite(r), r, 1e10)
+        r = errors(c)
         sse = float(np.sum(r ** 2))
         if sse < best[0]:
             best[:] = sse, np.array(c, dtype=float)
         return r
 
-    c0 = np.array([float(f) for f in floats])
-    with np.errstate(all="ignore"):
-        before = float(np.sum((np.asarray(fn(*cols, *c0), dtype=float) - y) ** 2))
-    if not np.isfinite(before):
-        before = math.inf
     try:
         scipy.optimize.least_squares(residual, c0, method="lm", max_nfev=100 * (len(c0) + 1), xtol=1e-15,
                                      ftol=1e-15, gtol=1e-15)
