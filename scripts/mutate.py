@@ -126,18 +126,25 @@ def load_reasons() -> tuple[list[dict], list[dict]]:
     return table["equivalent"], table.get("survivor", [])
 
 
-def reason_for(module: str, function: str, plus: str, minus: str, entries: list[dict]) -> str | None:
-    """The reason of the first entry whose module and function match and whose fragments occur in the mutated line
-    (``mutant``) and the original line (``original``, optional); an empty fragment matches any line. An entry
-    with ``killed_by`` names a test written after the module's last run (the next run counts the kill)."""
+def entry_for(module: str, function: str, plus: str, minus: str, entries: list[dict]) -> dict | None:
+    """The first entry whose module and function match and whose fragments occur in the mutated line (``mutant``)
+    and the original line (``original``, optional); an empty fragment matches any line."""
     for e in entries:
         if e["module"] == module and e["function"] == function and e["mutant"].strip() in plus \
                 and e.get("original", "").strip() in minus:
-            if "killed_by" in e:
-                return (f"a test now kills it: `{e['killed_by']}` (written after this module's last run and checked "
-                        "by applying the mutant by hand; the next run counts it)")
-            return e["reason"]
+            return e
     return None
+
+
+def survivor_text(entry: dict | None) -> str:
+    """The report's reason for a survivor that is not equivalent. An entry with ``killed_by`` names a test written
+    after the module's last run (the next run counts the kill); one with ``reason`` says why no test pins it."""
+    if entry is None:
+        return "**not killed yet**"
+    if "killed_by" in entry:
+        return (f"a test now kills it: `{entry['killed_by']}` (written after this module's last run and checked by "
+                "applying the mutant by hand; the next run counts it)")
+    return "survives: " + entry["reason"]
 
 
 def collect() -> None:
@@ -166,14 +173,10 @@ def report(results: list[dict], minutes: dict[str, float]) -> str:
         if r["status"] == "not checked":  # a run stopped part-way: reported, left out of the score
             counts[module]["unchecked"] += 1
             continue
-        why = reason_for(module, function, r["plus"], r["minus"], equivalents)
-        counts[module]["equivalent" if why is not None else "survived"] += 1
-        if why is not None:
-            why = "equivalent: " + why
-        else:
-            open_why = reason_for(module, function, r["plus"], r["minus"], survivors)
-            why = ("**not killed yet**" if open_why is None else open_why if open_why.startswith("a test now kills")
-                   else "survives: " + open_why)
+        equivalent = entry_for(module, function, r["plus"], r["minus"], equivalents)
+        counts[module]["equivalent" if equivalent is not None else "survived"] += 1
+        why = "equivalent: " + equivalent["reason"] if equivalent is not None else \
+            survivor_text(entry_for(module, function, r["plus"], r["minus"], survivors))
         rows[module].append(f"| `{function}` | {r['status']} | `{_cell(r['minus'])}` | `{_cell(r['plus'])}` | "
                             f"{why} |")
     lines = ["# Mutation testing of the workflow modules", "",
