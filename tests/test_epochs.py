@@ -3,6 +3,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from kanlab import KAN
+from conftest import singular_kan
 
 
 def f(x):
@@ -349,17 +350,6 @@ def test_only_the_first_loader_batch_is_checked():
     assert hist["train_loss"] == []
 
 
-def _singular(n: int):
-    """[2, 1] with edge (0, 0, 0) snapped to 1/x, on n rows whose x_0 comes within 1e-5 of the pole, so that
-    the safe variant clips there (at y_th) and every singularity option changes the numbers."""
-    model = KAN(width=[2, 1], grid=3, k=3, seed=0, dtype=torch.float64)
-    model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1
-    x[::7, 0] = 1e-5
-    return model, x, x[:, 1:] ** 2
-
-
 def test_the_defaults_as_fit_epochs_applies_them():
     """A run without the arguments equals one that passes the documented defaults. 1025 rows: 2 batches of the
     default 1024 (so that the batch size and the shuffling seed show), and rows at the pole (y_th)."""
@@ -367,7 +357,7 @@ def test_the_defaults_as_fit_epochs_applies_them():
 
     from kanlab.epochs import fit_epochs
 
-    model, x, y = _singular(1025)
+    model, x, y = singular_kan(1025)
     runs = []
     for kw in ({}, dict(epochs=10, batch=1024, lr=1e-2, seed=0, singularity_avoiding=True, y_th=1000.0)):
         m = copy.deepcopy(model)

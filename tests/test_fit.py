@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from kanlab import KAN, create_dataset, fit
-from conftest import seed_fn
+from conftest import seed_fn, singular_kan
 
 
 @pytest.fixture
@@ -706,14 +706,8 @@ def test_the_distributed_options_by_name(ds, monkeypatch):
 
 
 def _singular_data(n: int = 60):
-    """[2, 1] with edge (0, 0, 0) snapped to 1/x, on data whose x_0 comes within 1e-5 of the pole, so that the
-    safe variant clips there (at y_th) and every singularity option changes the numbers."""
-    model = KAN(width=[2, 1], grid=3, k=3, seed=0, dtype=torch.float64)
-    model.fix_symbolic(0, 0, 0, "1/x", fit_params=False)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1
-    x[::7, 0] = 1e-5
-    y = x[:, 1:] ** 2
+    """conftest.singular_kan, its rows split in half into a training and a test set."""
+    model, x, y = singular_kan(n)
     half = n // 2
     return model, {"train_input": x[:half], "train_label": y[:half], "test_input": x[half:], "test_label": y[half:]}
 
