@@ -33,8 +33,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 import sys
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -120,11 +122,39 @@ def setup(device: torch.device | str | None = None, backend: str | None = None,
     return ctx
 
 
+# The tensors of the last collectives. Gloo's worker threads free a finished collective a moment after the caller
+# has its result; a tensor made in Python then drops its Python object, which takes the GIL. Left to the interpreter's
+# teardown, that aborted rank 1 at exit ("terminate called without an active exception", a core dump showed the GIL
+# taken in ~AsyncAllreduceWork inside ProcessGroupGloo::runLoop during finalisation; 2 of 37 runs of the resume test
+# on a busy machine). At exit these are waited for: while a worker still holds one, its use count is above ours.
+_IN_FLIGHT: deque[Tensor] = deque(maxlen=16)
+SETTLE_SECONDS = 10.0
+
+
+def _track(*tensors: Tensor) -> None:
+    _IN_FLIGHT.extend(tensors)
+
+
+def _settle(timeout: float = SETTLE_SECONDS) -> bool:
+    """Wait (sleeping, the GIL released) until no collective's worker holds a tracked tensor; False on timeout."""
+    import time
+
+    end = time.monotonic() + timeout
+    while any(t._use_count() > 1 for t in _IN_FLIGHT):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.001)
+    _IN_FLIGHT.clear()
+    return True
+
+
 def _destroy_group() -> None:
     import torch.distributed as dist
 
     if dist.is_initialized():
         dist.barrier()  # every rank leaves together: one rank's teardown must not pull the group from the others
+        if not _settle():
+            logger.debug("distributed: a collective's tensors were still held after %.0f s", SETTLE_SECONDS)
         dist.destroy_process_group()
 
 
@@ -162,6 +192,7 @@ class _Comm:
             import torch.distributed as dist
 
             dist.all_reduce(t)
+            _track(t)
         return t.tolist()
 
     def gather(self, x: Tensor) -> Tensor:
@@ -177,21 +208,28 @@ class _Comm:
         n = torch.tensor([x.shape[0]], device=x.device)
         sizes = [torch.zeros_like(n) for _ in range(self.world)]
         dist.all_gather(sizes, n)
+        _track(n, *sizes)
         sizes = [int(s) for s in sizes]
         pad = x.new_zeros((max(sizes), *x.shape[1:]))
         pad[: x.shape[0]] = x.detach()
         parts = [torch.empty_like(pad) for _ in range(self.world)]
-        dist.all_gather(parts, pad.contiguous())
+        pad = pad.contiguous()
+        dist.all_gather(parts, pad)
+        _track(pad, *parts)
         return torch.cat([p[:s] for p, s in zip(parts, sizes)]), sizes
+
+    def _objects(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (pickled, gathered as bytes: the tensors stay tracked, unlike all_gather_object's)."""
+        raw = torch.frombuffer(bytearray(pickle.dumps(value)), dtype=torch.uint8)
+        rows, sizes = self.gather_sized(raw)
+        parts = torch.split(rows, sizes)
+        return [pickle.loads(p.numpy().tobytes()) for p in parts]
 
     def same(self, what: str, value: Any) -> None:
         """Raise RuntimeError when ``value`` differs between the ranks (naming them and the values)."""
         if not self.on:
             return
-        import torch.distributed as dist
-
-        values: list[Any] = [None] * self.world
-        dist.all_gather_object(values, value)
+        values = self._objects(value)
         odd = [r for r, v in enumerate(values) if v != values[0]]
         if odd:
             raise RuntimeError(f"distributed fit: the ranks disagree on {what}: rank 0 has {values[0]!r}, rank "
@@ -199,13 +237,10 @@ class _Comm:
                                "with the same arguments")
 
     def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank."""
         if not self.on:
             return obj
-        import torch.distributed as dist
-
-        box = [obj]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
+        return self._objects(obj if self.rank == 0 else None)[0]
 
 
 class _GatherRows(torch.autograd.Function):
