@@ -37,6 +37,9 @@ _FAILURES = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError, T
 # a refit of the constants that takes longer than this has many constants and rarely ends exact; it would spend
 # the budget of the candidates after it (measured: 34 s of 60 on one 30-constant formula of Weinberg 15.2.1)
 POLISH_SECONDS = 5.0
+# the split candidate (parts searched alone) may take this share of the time left, so that the pruned KANs after it
+# still run
+SPLIT_SHARE = 0.5
 _SIMPLIFY_MAX_OPS = 20  # sympy.simplify can take minutes (measured: > 1 min on a 40-op product); larger are expanded
 # nor with trigonometric functions: its trig rules (fu's TR8) ran for minutes on a 20-op formula of the relativistic
 # aberration, twice discover's budget; those formulas are only expanded
@@ -48,7 +51,8 @@ class Candidate:
     """One pipeline setting. hidden=0: a one-layer KAN [n, 1]; else [n, hidden, 1] trained sparse and pruned.
     mult: instead, one multiplication node of n subnodes, [n, [0, 1], 1] (KAN 2.0), subnode i fed by input i only,
     so that y = g(f_1(x_1) * ... * f_n(x_n)). grids: the grid sizes, refined in turn. steps: LBFGS steps per
-    training stage."""
+    training stage. split: instead, split the inputs where a surrogate KAN separates, search each part alone and
+    join the parts (:mod:`kanlab.discovery.split`); hidden, mult and grids do not apply."""
 
     hidden: int = 0
     mult: bool = False
@@ -56,18 +60,22 @@ class Candidate:
     grids: tuple[int, ...] = (5, 10)
     seed: int = 0
     steps: int = 50
+    split: bool = False
 
     def __str__(self) -> str:
+        if self.split:
+            return f"split by separability, {'log' if self.log_space else 'direct'}, seed {self.seed}"
         shape = ("[n,[0,1],1] product" if self.mult else "[n,1]" if self.hidden == 0
                  else f"[n,{self.hidden},1] pruned")
         grids = "->".join(map(str, self.grids))
         return f"{shape}, {'log' if self.log_space else 'direct'}, grid {grids}, seed {self.seed}"
 
 
-def default_candidates(data: Data, seed: int = 0) -> list[Candidate]:
+def default_candidates(data: Data, seed: int = 0, split: bool = True) -> list[Candidate]:
     """The default search, cheapest first: a product of one function per input (KAN 2.0), a one-layer KAN (a sum
     of one function per input) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign,
-    in log space (where products of powers become sums); then all again with the next seed and a finer grid
+    in log space (where products of powers become sums), with 3 or more inputs (and ``split``) the split by
+    separability before the pruned ones; then all but the split again with the next seed and a finer grid
     schedule."""
     n = data.x.shape[1]
     logs = log_space_applies(data.x, data.y)
@@ -78,6 +86,8 @@ def default_candidates(data: Data, seed: int = 0) -> list[Candidate]:
         out.append(Candidate(grids=grids, seed=s))
         if logs:
             out.append(Candidate(log_space=True, grids=grids, seed=s))
+        if s == seed and split and n >= 3:
+            out.append(Candidate(split=True, log_space=logs, seed=seed))
         out.append(Candidate(hidden=5, grids=grids, seed=s))
         if logs:
             out.append(Candidate(hidden=5, log_space=True, grids=grids, seed=s))
@@ -148,13 +158,35 @@ def _snap(model: KAN, cand: Candidate, x: torch.Tensor, y: torch.Tensor, lib, de
     return expr, list(z)
 
 
+def _finish(found: sympy.Expr, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, deadline: float,
+            label: str, width: tuple[int, ...], seen: set) -> list[Formula]:
+    """A found formula, polished and snapped: each new one scored on the validation rows (``seen`` grows)."""
+    polished = polish(found, data.symbols, data.x[train], data.y[train],
+                      min(deadline, time.monotonic() + POLISH_SECONDS))
+    snapped = polished
+    for _ in range(3):  # snapping exposes cancellations (a*x/(a*y) -> 0.9999999*x/y), which snap again
+        snapped, before = _tidy(snap_constants(snapped), False), snapped
+        if snapped == before:
+            break
+    out = []
+    for stage, e in (("found", found), ("polished", polished), ("snapped", snapped)):
+        if e in seen or not e.free_symbols <= set(data.symbols):
+            continue
+        seen.add(e)
+        err = nrmse(evaluate(e, data.symbols, data.x[val]), data.y[val], y_std)
+        out.append(Formula(e, data.symbols, complexity(e), err, f"{label}: {stage}", width))
+    return out
+
+
 def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, libs,
-                  deadline: float) -> list[Formula]:
+                  deadline: float, tolerance: float = 1.5) -> list[Formula]:
     """The formulas one candidate gives, per library (as found, polished, snapped), scored on the validation rows."""
     x, y = data.x[train], data.y[train]
     scaling = Scaling.fit(x, y, cand.log_space)
     xt = torch.tensor(scaling.x(x), dtype=torch.float64)
     yt = torch.tensor(scaling.y(y), dtype=torch.float64)[:, None]
+    if cand.split:
+        return _run_split(cand, data, train, val, y_std, libs, deadline, tolerance, scaling, xt, yt)
     model = _train(cand, xt, yt, deadline)
     width = tuple(int(w) for w in model.width)
     out, seen = [], set()
@@ -162,18 +194,31 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
         name = {POWERS: "powers", LIB: "library"}.get(tuple(lib), f"lib {k + 1}")
         expr, z = _snap(model, cand, xt, yt, lib, deadline)
         found = _tidy(scaling.unscale(expr, z, data.symbols), cand.log_space)
-        polished = polish(found, data.symbols, x, y, min(deadline, time.monotonic() + POLISH_SECONDS))
-        snapped = polished
-        for _ in range(3):  # snapping exposes cancellations (a*x/(a*y) -> 0.9999999*x/y), which snap again
-            snapped, before = _tidy(snap_constants(snapped), False), snapped
-            if snapped == before:
-                break
-        for stage, e in (("found", found), ("polished", polished), ("snapped", snapped)):
-            if e in seen or not e.free_symbols <= set(data.symbols):
-                continue
-            seen.add(e)
-            err = nrmse(evaluate(e, data.symbols, data.x[val]), data.y[val], y_std)
-            out.append(Formula(e, data.symbols, complexity(e), err, f"{cand}, {name}: {stage}", width))
+        out += _finish(found, data, train, val, y_std, deadline, f"{cand}, {name}", width, seen)
+    return out
+
+
+def _run_split(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, libs, deadline: float,
+               tolerance: float, scaling: Scaling, xt: torch.Tensor, yt: torch.Tensor) -> list[Formula]:
+    """The split candidate: each part searched by run_search with the first round of the default candidates (no
+    further split), in the time left; the joined formulas polished, snapped and scored like any other."""
+    from .split import search_parts  # split builds on this module's search
+
+    def search(part: Data, budget: float) -> Discovery:
+        first_round = [c for c in default_candidates(part, cand.seed, split=False) if c.seed == cand.seed]
+        return run_search(part, first_round, time_budget=max(budget, 1e-3), val_fraction=0.25, seed=cand.seed,
+                          libs=libs, tolerance=tolerance, progress=False)
+
+    deadline = min(deadline, time.monotonic() + SPLIT_SHARE * (deadline - time.monotonic()))
+    check_time = _clock(deadline)
+    result = search_parts(data, train, scaling, xt, yt, cand.seed, cand.steps, deadline, check_time, search)
+    if result is None:
+        return []
+    exprs, width = result
+    out, seen = [], set()
+    for e in exprs:
+        check_time()
+        out += _finish(_tidy(e, False), data, train, val, y_std, deadline, str(cand), width, seen)
     return out
 
 
@@ -210,7 +255,7 @@ def run_search(data: Data, candidates: list[Candidate], *, time_budget: float | 
             skipped += [str(c) for c in candidates[i:]]
             break
         try:
-            found = run_candidate(cand, data, train, val, y_std, libs, deadline)
+            found = run_candidate(cand, data, train, val, y_std, libs, deadline, tolerance)
         except _OutOfTime:
             skipped += [str(c) for c in candidates[i:]]
             break
