@@ -130,12 +130,12 @@ def test_default_candidates_order_and_seeds():
     assert {c.seed for c in cands[5:]} == {5} and {c.grids for c in cands[5:]} == {(3, 10, 20)}
     one = check_data(_points(50)[:, :1], np.arange(50.0))  # one input: no product candidate
     assert not any(c.mult for c in default_candidates(one))
-    # split=True, three inputs or more: the split by separability, once, before the pruned KANs of the first round
+    # three inputs or more: the split by separability, once, before the pruned KANs of the first round
     three = check_data(np.abs(_points(50, n_var=3)) + 1, np.ones(50) + np.arange(50))
-    cands = [str(c) for c in default_candidates(three, seed=4, split=True)]
+    cands = [str(c) for c in default_candidates(three, seed=4)]
     assert cands[3] == "split by separability, log, seed 4" and cands[4].startswith("[n,5,1] pruned")
     assert sum("split" in c for c in cands) == 1
-    assert not any(c.split for c in default_candidates(three, seed=4))
+    assert not any(c.split for c in default_candidates(three, seed=4, split=False))
     assert not any(c.split for c in default_candidates(check_data(_points(50), np.arange(50.0)), split=True))
 
 

@@ -38,12 +38,14 @@ _FAILURES = (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError, T
 # the budget of the candidates after it (measured: 34 s of 60 on one 30-constant formula of Weinberg 15.2.1)
 POLISH_SECONDS = 5.0
 # the split candidate (parts searched alone) may take this share of the time left, so that the pruned KANs after it
-# still run
-SPLIT_SHARE = 0.5
+# still run; when the surrogate does not separate it ends after the surrogate's fit
+SPLIT_SHARE = 0.7
 _SIMPLIFY_MAX_OPS = 20  # sympy.simplify can take minutes (measured: > 1 min on a 40-op product); larger are expanded
 # nor with trigonometric functions: its trig rules (fu's TR8) ran for minutes on a 20-op formula of the relativistic
-# aberration, twice discover's budget; those formulas are only expanded
-_NO_SIMPLIFY = (TrigonometricFunction, InverseTrigonometricFunction, HyperbolicFunction, InverseHyperbolicFunction)
+# aberration, twice discover's budget; nor with logarithms: logcombine's sign queries (real_roots) ran past twice
+# the budget on a part of Feynman III.15.27 split by separability. Those formulas are only expanded
+_NO_SIMPLIFY = (TrigonometricFunction, InverseTrigonometricFunction, HyperbolicFunction, InverseHyperbolicFunction,
+                sympy.log)
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,12 @@ class Candidate:
         return f"{shape}, {'log' if self.log_space else 'direct'}, grid {grids}, seed {self.seed}"
 
 
-def default_candidates(data: Data, seed: int = 0, split: bool = False) -> list[Candidate]:
+def default_candidates(data: Data, seed: int = 0, split: bool = True) -> list[Candidate]:
     """The default search, cheapest first: a product of one function per input (KAN 2.0), a one-layer KAN (a sum
     of one function per input) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign,
-    in log space (where products of powers become sums); then all again with the next seed and a finer grid
-    schedule. ``split=True`` adds, with 3 or more inputs, the split by separability before the first round's
-    pruned KANs. It is off by default: on the first 34 Feynman equations of the benchmark's order it recovered
-    I.11.19 but none more overall (15 exact against 16), and one part's sympy.simplify outran the budget."""
+    in log space (where products of powers become sums), with 3 or more inputs (and ``split``) the split by
+    separability before the pruned ones; then all but the split again with the next seed and a finer grid
+    schedule."""
     n = data.x.shape[1]
     logs = log_space_applies(data.x, data.y)
     out = []
@@ -201,13 +202,14 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
 
 def _run_split(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, libs, deadline: float,
                tolerance: float, scaling: Scaling, xt: torch.Tensor, yt: torch.Tensor) -> list[Formula]:
-    """The split candidate: each part searched by run_search with the first round of the default candidates (no
-    further split), in the time left; the joined formulas polished, snapped and scored like any other."""
+    """The split candidate: each part searched by run_search with the cheap candidates of the default first round
+    (product, sum, sum in log space; no pruned KAN, no further split), in the time left; the joined formulas
+    polished, snapped and scored like any other."""
     from .split import search_parts  # split builds on this module's search
 
     def search(part: Data, budget: float) -> Discovery:
-        first_round = [c for c in default_candidates(part, cand.seed, split=False) if c.seed == cand.seed]
-        return run_search(part, first_round, time_budget=max(budget, 1e-3), val_fraction=0.25, seed=cand.seed,
+        cheap = [c for c in default_candidates(part, cand.seed, split=False) if c.seed == cand.seed and not c.hidden]
+        return run_search(part, cheap, time_budget=max(budget, 1e-3), val_fraction=0.25, seed=cand.seed,
                           libs=libs, tolerance=tolerance, progress=False)
 
     deadline = min(deadline, time.monotonic() + SPLIT_SHARE * (deadline - time.monotonic()))
