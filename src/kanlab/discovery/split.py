@@ -3,10 +3,11 @@ tested for separability (:mod:`kanlab.hypothesis`); when its inputs split into g
 f = g_1(x_G1) * ..., each part is searched alone, on the surrogate's values with the other inputs held at a
 reference point, and the parts' formulas are joined and their constants refitted on the real data.
 
-A product that contains a sum, m0 / sqrt(1 - v^2/c^2), is out of reach of one KAN of the default shapes; split as
-m0 times a function of (v, c), its second part is a product of powers inside a function, which the product
-candidate finds. The surrogate only proposes the structure: every joined formula is refitted and scored on the
-user's rows, like every other formula.
+A sum of products, x1*y1 + x2*y2 + x3*y3 (Feynman I.11.19), is out of reach of one KAN of the default shapes in a
+minute; split into three pairs, each part is one product, which the product candidate finds. The surrogate only
+proposes the structure: every joined formula is refitted and scored on the user's rows, like every other formula.
+A part is searched by the cheap candidates only, so a part that needs more (the (v, c) part of m0/sqrt(1 - v^2/c^2)
+in Feynman I.10.7 does) stays approximate.
 """
 
 from __future__ import annotations
