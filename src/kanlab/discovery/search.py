@@ -27,6 +27,7 @@ from ..model import KAN
 from ..symbolic.formula import snap_constants
 from .data import Data, Scaling, log_space_applies
 from .formulas import Discovery, Formula, complexity, evaluate, nrmse, pareto_front, pick_best, polish
+from .timebox import TimeUp, call_before
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ POLISH_SECONDS = 5.0
 # the split candidate (parts searched alone) may take this share of the time left, so that the pruned KANs after it
 # still run; when the surrogate does not separate it ends after the surrogate's fit
 SPLIT_SHARE = 0.7
+# each of _tidy's two steps (expand, simplify) may take this long; past it the formula is kept as it was (sympy's
+# expand rebuilds exp(a*log(x)*...), which runs logcombine; its sign queries ran past twice the budget on II.38.14)
+TIDY_SECONDS = 5.0
 _SIMPLIFY_MAX_OPS = 20  # sympy.simplify can take minutes (measured: > 1 min on a 40-op product); larger are expanded
 # nor with trigonometric functions: its trig rules (fu's TR8) ran for minutes on a 20-op formula of the relativistic
 # aberration, twice discover's budget; nor with logarithms: logcombine's sign queries (real_roots) ran past twice
@@ -109,13 +113,25 @@ def _clock(deadline: float):
     return check_time
 
 
-def _tidy(expr: sympy.Expr, log_space: bool) -> sympy.Expr:
-    """Expand (and in log space gather powers) so that equal formulas look alike; simplify when small."""
-    if log_space:
-        expr = sympy.powsimp(sympy.expand_log(expr, force=True), force=True)
-    expr = sympy.expand(expr, power_exp=False, power_base=False, log=False, deep=True)
-    if sympy.count_ops(expr) <= _SIMPLIFY_MAX_OPS and not expr.has(*_NO_SIMPLIFY):
-        expr = sympy.simplify(expr)
+def _tidy(expr: sympy.Expr, log_space: bool, deadline: float = math.inf) -> sympy.Expr:
+    """Expand (and in log space gather powers) so that equal formulas look alike; simplify when small. Each step
+    stops after TIDY_SECONDS and then keeps the formula it was given; past ``deadline``, _OutOfTime."""
+    def expand(e: sympy.Expr) -> sympy.Expr:
+        if log_space:
+            e = sympy.powsimp(sympy.expand_log(e, force=True), force=True)
+        return sympy.expand(e, power_exp=False, power_base=False, log=False, deep=True)
+
+    def simplify(e: sympy.Expr) -> sympy.Expr:
+        return sympy.simplify(e) if sympy.count_ops(e) <= _SIMPLIFY_MAX_OPS and not e.has(*_NO_SIMPLIFY) else e
+
+    for step in (expand, simplify):
+        try:
+            expr = call_before(min(deadline, time.monotonic() + TIDY_SECONDS), step, expr)
+        except TimeUp:
+            if time.monotonic() > deadline:
+                raise _OutOfTime from None
+            log.info("discover: sympy's %s ran past %g s; the formula is kept as it was", step.__name__,
+                     TIDY_SECONDS)
     return expr
 
 
@@ -167,7 +183,7 @@ def _finish(found: sympy.Expr, data: Data, train: np.ndarray, val: np.ndarray, y
                       min(deadline, time.monotonic() + POLISH_SECONDS))
     snapped = polished
     for _ in range(3):  # snapping exposes cancellations (a*x/(a*y) -> 0.9999999*x/y), which snap again
-        snapped, before = _tidy(snap_constants(snapped), False), snapped
+        snapped, before = _tidy(snap_constants(snapped), False, deadline), snapped
         if snapped == before:
             break
     out = []
@@ -195,7 +211,11 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
     for k, lib in enumerate(libs):
         name = {POWERS: "powers", LIB: "library"}.get(tuple(lib), f"lib {k + 1}")
         expr, z = _snap(model, cand, xt, yt, lib, deadline)
-        found = _tidy(scaling.unscale(expr, z, data.symbols), cand.log_space)
+        try:  # in log space this builds exp(... log(x) ...), which runs logcombine (see TIDY_SECONDS)
+            unscaled = call_before(deadline, scaling.unscale, expr, z, data.symbols)
+        except TimeUp:
+            raise _OutOfTime from None
+        found = _tidy(unscaled, cand.log_space, deadline)
         out += _finish(found, data, train, val, y_std, deadline, f"{cand}, {name}", width, seen)
     return out
 
@@ -221,7 +241,7 @@ def _run_split(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, 
     out, seen = [], set()
     for e in exprs:
         check_time()
-        out += _finish(_tidy(e, False), data, train, val, y_std, deadline, str(cand), width, seen)
+        out += _finish(_tidy(e, False, deadline), data, train, val, y_std, deadline, str(cand), width, seen)
     return out
 
 
