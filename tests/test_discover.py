@@ -133,7 +133,7 @@ def test_default_candidates_order_and_seeds():
     # three inputs or more: the split by separability, once, before the pruned KANs of the first round
     three = check_data(np.abs(_points(50, n_var=3)) + 1, np.ones(50) + np.arange(50))
     cands = [str(c) for c in default_candidates(three, seed=4)]
-    assert cands[3] == "split by separability, log, seed 4" and cands[4].startswith("[n,5,1] pruned")
+    assert cands[3] == "split by symmetry or separability, log, seed 4" and cands[4].startswith("[n,5,1] pruned")
     assert sum("split" in c for c in cands) == 1
     assert not any(c.split for c in default_candidates(three, seed=4, split=False))
     assert not any(c.split for c in default_candidates(check_data(_points(50), np.arange(50.0)), split=True))

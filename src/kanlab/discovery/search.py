@@ -57,8 +57,10 @@ class Candidate:
     """One pipeline setting. hidden=0: a one-layer KAN [n, 1]; else [n, hidden, 1] trained sparse and pruned.
     mult: instead, one multiplication node of n subnodes, [n, [0, 1], 1] (KAN 2.0), subnode i fed by input i only,
     so that y = g(f_1(x_1) * ... * f_n(x_n)). grids: the grid sizes, refined in turn. steps: LBFGS steps per
-    training stage. split: instead, split the inputs where a surrogate KAN separates, search each part alone and
-    join the parts (:mod:`kanlab.discovery.split`); hidden, mult and grids do not apply."""
+    training stage. split: instead, fit a surrogate KAN, and where two inputs enter only through their ratio,
+    product, difference or sum, search the smaller problem in that variable; else split the inputs where the
+    surrogate separates, search each part alone and join the parts (:mod:`kanlab.discovery.split`); hidden, mult
+    and grids do not apply."""
 
     hidden: int = 0
     mult: bool = False
@@ -70,7 +72,7 @@ class Candidate:
 
     def __str__(self) -> str:
         if self.split:
-            return f"split by separability, {'log' if self.log_space else 'direct'}, seed {self.seed}"
+            return f"split by symmetry or separability, {'log' if self.log_space else 'direct'}, seed {self.seed}"
         shape = ("[n,[0,1],1] product" if self.mult else "[n,1]" if self.hidden == 0
                  else f"[n,{self.hidden},1] pruned")
         grids = "->".join(map(str, self.grids))
@@ -222,14 +224,16 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
 
 def _run_split(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, libs, deadline: float,
                tolerance: float, scaling: Scaling, xt: torch.Tensor, yt: torch.Tensor) -> list[Formula]:
-    """The split candidate: each part searched by run_search with the cheap candidates of the default first round
-    (product, sum, sum in log space; no pruned KAN, no further split), in the time left; the joined formulas
-    polished, snapped and scored like any other."""
+    """The split candidate (:mod:`kanlab.discovery.split`): a problem reduced by symmetries is searched by the
+    whole default search, the parts of a separable one by its cheap first-round candidates (product, sum, sum in
+    log space); the formulas, in the user's inputs, are polished, snapped and scored like any other."""
     from .split import search_parts  # split builds on this module's search
 
-    def search(part: Data, budget: float) -> Discovery:
-        cheap = [c for c in default_candidates(part, cand.seed, split=False) if c.seed == cand.seed and not c.hidden]
-        return run_search(part, cheap, time_budget=max(budget, 1e-3), val_fraction=0.25, seed=cand.seed,
+    def search(part: Data, budget: float, whole: bool) -> Discovery:
+        cands = default_candidates(part, cand.seed, split=whole)
+        if not whole:
+            cands = [c for c in cands if c.seed == cand.seed and not c.hidden]
+        return run_search(part, cands, time_budget=max(budget, 1e-3), val_fraction=0.25, seed=cand.seed,
                           libs=libs, tolerance=tolerance, progress=False)
 
     deadline = min(deadline, time.monotonic() + SPLIT_SHARE * (deadline - time.monotonic()))
@@ -239,9 +243,9 @@ def _run_split(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, 
         return []
     exprs, width = result
     out, seen = [], set()
-    for e in exprs:
+    for e, how in exprs:
         check_time()
-        out += _finish(_tidy(e, False, deadline), data, train, val, y_std, deadline, str(cand), width, seen)
+        out += _finish(_tidy(e, False, deadline), data, train, val, y_std, deadline, f"{cand}: {how}", width, seen)
     return out
 
 
