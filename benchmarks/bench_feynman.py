@@ -210,6 +210,49 @@ def family(name: str) -> str:
     return name.split(".")[0] if name.split(".")[0] in ("I", "II", "III") else "bonus"
 
 
+KINDS = ("product of powers", "product of functions of one input", "function of a combination of inputs",
+         "sum inside a product or power", "sum or other")
+
+
+def kind(expr) -> str:
+    """The shape of a true formula, checked in the order of KINDS: a product of numbers and powers of inputs; a
+    product whose every factor depends on one input at most; a function (sin, exp, ...) of two or more inputs
+    anywhere; a product or power with a sum of two or more inputs inside; anything else (sums at the top)."""
+    factors = sympy.Mul.make_args(expr)
+    if all(f.is_number or f.is_Symbol or (f.is_Pow and f.base.is_Symbol and f.exp.is_number) for f in factors):
+        return KINDS[0]
+    if all(len(f.free_symbols) <= 1 for f in factors):
+        return KINDS[1]
+    if any(len(a.free_symbols) >= 2 for fn in expr.atoms(sympy.Function) for a in fn.args):
+        return KINDS[2]
+    if (expr.is_Mul or expr.is_Pow) and any(len(a.free_symbols) >= 2 for a in expr.atoms(sympy.Add)):
+        return KINDS[3]
+    return KINDS[4]
+
+
+def inputs_class(n: int) -> str:
+    return "1-2 inputs" if n <= 2 else "3-4 inputs" if n <= 4 else "5+ inputs"
+
+
+def _breakdown(by: dict, done: list[str], methods: list[str]) -> list[str]:
+    """Exact counts per kind of formula and per number of inputs: one row each, one column per method."""
+    from kanlab.feynman import get_equation
+
+    groups: dict[str, list[str]] = {}
+    for n in done:
+        eq = get_equation(n)
+        groups.setdefault(kind(eq.expr), []).append(n)
+        groups.setdefault(inputs_class(eq.n_var), []).append(n)
+    order = [k for k in (*KINDS, "1-2 inputs", "3-4 inputs", "5+ inputs") if k in groups]
+    lines = ["", "By the shape of the true formula (`kind()` in this script) and by the number of inputs:", "",
+             "| equations | count | " + " | ".join(f"{m} exact" for m in methods) + " |",
+             "|---" * (2 + len(methods)) + "|"]
+    for k in order:
+        counts = [str(sum(by[(n, m)]["exact"] for n in groups[k])) for m in methods]
+        lines.append(f"| {k} | {len(groups[k])} | " + " | ".join(counts) + " |")
+    return lines
+
+
 def report(rows: list[dict], names: list[str], methods: list[str], budget: float, jobs: int, n_rows: int,
            flags: str = "") -> str:
     from kanlab.feynman import get_equation
@@ -239,6 +282,7 @@ def report(rows: list[dict], names: list[str], methods: list[str], budget: float
         lines.append(f"| {m} | {ex}/{len(rs)} | {100 * ex / len(rs):.0f}% | " + " | ".join(fam) +
                      f" | {statistics.median(r['rel'] for r in rs):.1e} | "
                      f"{statistics.median(r['seconds'] for r in rs):.0f} |")
+    lines += _breakdown(by, done, methods)
     lines += ["", "| # | equation | truth | " + " | ".join(f"{m} exact | {m} RMSE/std" for m in methods)
               + " | kanlab formula |", "|---" * (4 + 2 * len(methods)) + "|"]
     for n in done:

@@ -75,3 +75,22 @@ def test_a_run_past_the_cap_is_stopped_and_not_exact(monkeypatch):
     assert time.monotonic() - t0 < 10
     assert row["exact"] is False and row["rel"] == float("inf") and row["formula"] is None
     assert row["error"] == f"TimeoutError: stopped at {bench.CAP:g} x the budget ({bench.CAP * 0.5:g} s)"
+
+
+def test_kinds_of_formula():
+    import sympy
+
+    bench = _bench()
+    from kanlab.feynman import EQUATIONS
+
+    a, b, c = sympy.symbols("a b c", positive=True)
+    assert bench.kind(2 * sympy.pi * a ** 2 / (b * sympy.sqrt(c))) == "product of powers"
+    assert bench.kind(a * sympy.sin(b) * sympy.exp(-c ** 2)) == "product of functions of one input"
+    assert bench.kind(a * sympy.cos(b - c)) == "function of a combination of inputs"
+    assert bench.kind(a / sympy.sqrt(1 - b ** 2 / c ** 2)) == "sum inside a product or power"
+    assert bench.kind(sympy.sqrt(a ** 2 + b ** 2)) == "sum inside a product or power"
+    assert bench.kind(a * b + c) == "sum or other"
+    counts = {k: sum(bench.kind(eq.expr) == k for eq in EQUATIONS.values()) for k in bench.KINDS}
+    assert sum(counts.values()) == 120 and counts["product of powers"] == 38
+    assert [bench.inputs_class(n) for n in (1, 2, 3, 4, 5, 9)] == ["1-2 inputs"] * 2 + ["3-4 inputs"] * 2 + \
+        ["5+ inputs"] * 2
