@@ -33,10 +33,11 @@ from .data import Data, Scaling, one_sign
 
 log = logging.getLogger(__name__)
 
-# On the surrogates of the Feynman equations (2+ inputs, 750 rows, 100 steps), the pairs with an exact symmetry
-# scored: 175 of 266 below 0.01, 194 below 0.03, 202 below 0.04; the pairs without one: 6 and 11 of 2832 below
-# 0.03 and 0.04, all near-symmetries whose exact scores are as low (tanh(u) ~ u in II.35.21, exp(u) - 1 ~ u in
-# III.14.14). The split candidate tries separability too when the reduced problem gives no exact formula
+# On the surrogates of the Feynman equations (benchmarks/bench_symmetry.py, results/symmetry.md: 2+ inputs, 750
+# rows, 100 steps), the pairs with an exact symmetry scored: 175 of 266 below 0.01, 194 below 0.03, 202 below 0.04;
+# the pairs without one: 6 and 11 of 2832 below 0.03 and 0.04, all near-symmetries whose exact scores are as low
+# (tanh(u) ~ u in II.35.21, exp(u) - 1 ~ u in III.14.14). The split candidate tries separability too when the
+# reduced problem gives no exact formula
 THRESHOLD = 0.04
 # a variable whose gradient term is below this share of the largest one hardly moves f: pairing it proves nothing
 MIN_INFLUENCE = 1e-3
