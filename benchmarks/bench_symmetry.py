@@ -44,7 +44,6 @@ def exact_gradient(eq, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 def scores(name: str) -> list[tuple]:
     """(equation, kind, a, b, exact score, surrogate score) for every pair and kind that applies."""
-    torch.set_num_threads(1)
     eq = EQUATIONS[name]
     x, y = (t.numpy() for t in eq.sample(ROWS, seed=0))
     y = y[:, 0]
@@ -104,7 +103,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "symmetry.md")
     args = ap.parse_args()
     names = args.equations or [n for n, e in EQUATIONS.items() if e.n_var >= 2]
-    with mp.get_context("spawn").Pool(args.jobs) as pool:
+    with mp.get_context("spawn").Pool(args.jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         rows = [r for part in pool.imap(scores, names) for r in part]
     args.out.write_text(report(rows))
     print(args.out.read_text())

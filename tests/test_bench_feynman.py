@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("sympy")
 
 
-def _bench():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_feynman.py"
-    spec = importlib.util.spec_from_file_location("bench_feynman", path)
+def _bench(name: str = "bench_feynman"):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the tree
     try:
@@ -94,3 +94,13 @@ def test_kinds_of_formula():
     assert sum(counts.values()) == 120 and counts["product of powers"] == 38
     assert [bench.inputs_class(n) for n in (1, 2, 3, 4, 5, 9)] == ["1-2 inputs"] * 2 + ["3-4 inputs"] * 2 + \
         ["5+ inputs"] * 2
+
+
+def test_bench_symmetry_scores_and_reports_a_known_ratio():
+    bench_symmetry = _bench("bench_symmetry")
+    rows = bench_symmetry.scores("I.34.10")  # omega_0 / (1 - v/c): v and c enter only through v/c
+    by_pair = {(r[1], r[2], r[3]): r for r in rows}
+    assert by_pair[("ratio", "v", "c")][4] < 1e-4 and by_pair[("ratio", "omega_0", "c")][4] > 0.1
+    text = bench_symmetry.report(rows)
+    assert "A pair has a symmetry when its score from the exact gradient is below 0.0001: 1 of" in text
+    assert "| ratio | 1 |" in text
