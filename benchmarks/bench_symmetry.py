@@ -25,7 +25,7 @@ import sympy  # noqa: E402
 import torch  # noqa: E402
 
 from kanlab.discovery import symmetry as S  # noqa: E402
-from kanlab.discovery.data import Scaling, log_space_applies, one_sign  # noqa: E402
+from kanlab.discovery.data import Scaling, log_space_applies  # noqa: E402
 from kanlab.discovery.split import _surrogate  # noqa: E402
 from kanlab.feynman import EQUATIONS  # noqa: E402
 
@@ -58,11 +58,10 @@ def scores(name: str) -> list[tuple]:
     for i in range(eq.n_var):
         for j in range(i + 1, eq.n_var):
             for kind in S.KINDS:
-                p, q = i, j
-                if kind.divides and not one_sign(x[:, q]):
-                    p, q = j, i
-                    if not one_sign(x[:, q]):
-                        continue
+                swap = S.oriented(kind, x[:, i], x[:, j])
+                if swap is None:
+                    continue
+                p, q = (j, i) if swap else (i, j)
                 out.append((name, kind.name, str(eq.variables[p]), str(eq.variables[q]),
                             S.pair_score(kind, v[p], v[q], g_true[:, p], g_true[:, q]),
                             S.pair_score(kind, v[p], v[q], g_sur[:, p], g_sur[:, q])))

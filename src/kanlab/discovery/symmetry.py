@@ -92,6 +92,14 @@ def pair_score(kind: Kind, a: Variable, b: Variable, ga: np.ndarray, gb: np.ndar
     return float(np.median(np.abs(u + v) / (np.abs(u) + np.abs(v) + 1e-300)))
 
 
+def oriented(kind: Kind, a: np.ndarray, b: np.ndarray) -> bool | None:
+    """For values a, b (N,) of a pair: False to combine them as (a, b), True as (b, a) (a ratio divides by the one
+    that keeps one sign), None when the kind does not apply (a ratio where neither does)."""
+    if not kind.divides or one_sign(b):
+        return False
+    return True if one_sign(a) else None
+
+
 def _joined(kind: Kind, a: Variable, b: Variable) -> Variable:
     return Variable(kind.combine(a.expr, b.expr), kind.combine(a.at_scored, b.at_scored),
                     kind.combine(a.at_train, b.at_train), a.rep,
@@ -118,11 +126,10 @@ def reduce(grad: np.ndarray, x_scored: np.ndarray, x_train: np.ndarray, symbols:
                 if min(influence[i], influence[j]) <= MIN_INFLUENCE * top:
                     continue
                 for kind in KINDS:
-                    p, q = i, j
-                    if kind.divides and not one_sign(b.at_train):  # a ratio divides by the one-signed input
-                        p, q = j, i
-                        if not one_sign(a.at_train):
-                            continue
+                    swap = oriented(kind, a.at_train, b.at_train)
+                    if swap is None:
+                        continue
+                    p, q = (j, i) if swap else (i, j)
                     score = pair_score(kind, variables[p], variables[q], grads[p], grads[q])
                     if score < threshold and (best is None or score < best[0]):
                         best = (score, kind, p, q)

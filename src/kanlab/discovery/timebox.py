@@ -45,14 +45,11 @@ def call_before(deadline: float, fn: Callable[..., T], *args, **kwargs) -> T:
         return fn(*args, **kwargs)
     token = type("_ExpiredHere", (_Expired,), {})  # one class per call: nested limits each catch their own
     thread = threading.get_ident()
-    lock, state, stop = threading.Lock(), ["running"], threading.Event()
+    stop = threading.Event()
 
     def watch():
         if not stop.wait(wait):
-            with lock:
-                if state[0] == "running":
-                    state[0] = "fired"
-                    _raise_in(thread, token)
+            _raise_in(thread, token)
 
     watchdog = threading.Thread(target=watch, name="kanlab-timebox", daemon=True)
     # The watchdog raises at most once. Wherever that lands (in fn, or in the clean-up after it), the outer clause
