@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from ..model import KAN
 from ..symbolic.formula import snap_constants
+from .compose import compositions
 from .data import Data, Scaling, log_space_applies
 from .formulas import Discovery, Formula, complexity, evaluate, nrmse, pareto_front, pick_best, polish
 from .timebox import TimeUp, call_before
@@ -60,10 +61,12 @@ class Candidate:
     training stage. split: instead, fit a surrogate KAN, and where two inputs enter only through their ratio,
     product, difference or sum, search the smaller problem in that variable; else split the inputs where the
     surrogate separates, search each part alone and join the parts (:mod:`kanlab.discovery.split`); hidden, mult
-    and grids do not apply."""
+    and grids do not apply. compose: for one input only, no KAN: the two-level compositions of
+    :mod:`kanlab.discovery.compose`."""
 
     hidden: int = 0
     mult: bool = False
+    compose: bool = False
     log_space: bool = False
     grids: tuple[int, ...] = (5, 10)
     seed: int = 0
@@ -71,6 +74,8 @@ class Candidate:
     split: bool = False
 
     def __str__(self) -> str:
+        if self.compose:
+            return "compositions g(h(x)), brute force"
         if self.split:
             return f"split by symmetry or separability, {'log' if self.log_space else 'direct'}, seed {self.seed}"
         shape = ("[n,[0,1],1] product" if self.mult else "[n,1]" if self.hidden == 0
@@ -79,22 +84,22 @@ class Candidate:
         return f"{shape}, {'log' if self.log_space else 'direct'}, grid {grids}, seed {self.seed}"
 
 
-def default_candidates(data: Data, seed: int = 0, split: bool = True) -> list[Candidate]:
-    """The default search, cheapest first: a product of one function per input (KAN 2.0), a one-layer KAN (a sum
-    of one function per input) and a pruned [n, 5, 1], in the data's space and, where every value keeps its sign,
-    in log space (where products of powers become sums), with 3 or more inputs (and ``split``) the split by
-    separability before the pruned ones; then all but the split again with the next seed and a finer grid
-    schedule."""
+def default_candidates(data: Data, seed: int = 0, split: bool = True, split_from: int = 3) -> list[Candidate]:
+    """The default search, cheapest first: for one input, its two-level compositions; a product of one function
+    per input (KAN 2.0), a one-layer KAN (a sum of one function per input) and a pruned [n, 5, 1], in the data's
+    space and, where every value keeps its sign, in log space (where products of powers become sums), with
+    ``split_from`` or more inputs (and ``split``) the split by symmetry or separability before the pruned ones;
+    then all but the compositions and the split again with the next seed and a finer grid schedule."""
     n = data.x.shape[1]
     logs = log_space_applies(data.x, data.y)
-    out = []
+    out = [Candidate(compose=True, seed=seed)] if n == 1 else []
     for grids, s in (((5, 10), seed), ((3, 10, 20), seed + 1)):
         if n > 1:
             out.append(Candidate(mult=True, grids=grids, seed=s))
         out.append(Candidate(grids=grids, seed=s))
         if logs:
             out.append(Candidate(log_space=True, grids=grids, seed=s))
-        if s == seed and split and n >= 3:
+        if s == seed and split and n >= split_from:
             out.append(Candidate(split=True, log_space=logs, seed=seed))
         out.append(Candidate(hidden=5, grids=grids, seed=s))
         if logs:
@@ -207,6 +212,8 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
     yt = torch.tensor(scaling.y(y), dtype=torch.float64)[:, None]
     if cand.split:
         return _run_split(cand, data, train, val, y_std, libs, deadline, tolerance, scaling, xt, yt)
+    if cand.compose:
+        return _run_compose(cand, data, train, val, y_std, deadline)
     model = _train(cand, xt, yt, deadline)
     width = tuple(int(w) for w in model.width)
     out, seen = [], set()
@@ -222,6 +229,17 @@ def run_candidate(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarra
     return out
 
 
+def _run_compose(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, deadline: float
+                 ) -> list[Formula]:
+    """The compositions candidate: the best few g(h(x)) for the one input, polished, snapped and scored."""
+    if data.x.shape[1] != 1:
+        raise ValueError(f"the compositions candidate takes one input, got {data.x.shape[1]}")
+    out, seen = [], set()
+    for e in compositions(data.x[train, 0], data.y[train], data.symbols[0], deadline):
+        out += _finish(_tidy(e, False, deadline), data, train, val, y_std, deadline, str(cand), (1, 1), seen)
+    return out
+
+
 def _run_split(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, y_std: float, libs, deadline: float,
                tolerance: float, scaling: Scaling, xt: torch.Tensor, yt: torch.Tensor) -> list[Formula]:
     """The split candidate (:mod:`kanlab.discovery.split`): a problem reduced by symmetries is searched by the
@@ -230,7 +248,8 @@ def _run_split(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray, 
     from .split import search_parts  # split builds on this module's search
 
     def search(part: Data, budget: float, whole: bool) -> Discovery:
-        cands = default_candidates(part, cand.seed, split=whole)
+        # a reduced problem of two inputs, m0 and v/c in m0 / sqrt(1 - (v/c)^2), splits into one-input parts
+        cands = default_candidates(part, cand.seed, split=whole, split_from=2)
         if not whole:
             cands = [c for c in cands if c.seed == cand.seed and not c.hidden]
         return run_search(part, cands, time_budget=max(budget, 1e-3), val_fraction=0.25, seed=cand.seed,

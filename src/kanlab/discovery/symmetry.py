@@ -92,10 +92,22 @@ def pair_score(kind: Kind, a: Variable, b: Variable, ga: np.ndarray, gb: np.ndar
     return float(np.median(np.abs(u + v) / (np.abs(u) + np.abs(v) + 1e-300)))
 
 
+def _clearance(v: np.ndarray) -> float:
+    """How far values (N,) of one sign keep from zero for their size: min |v| / max |v|, in (0, 1]."""
+    m = np.abs(v)
+    return float(m.min() / m.max())
+
+
 def oriented(kind: Kind, a: np.ndarray, b: np.ndarray) -> bool | None:
-    """For values a, b (N,) of a pair: False to combine them as (a, b), True as (b, a) (a ratio divides by the one
-    that keeps one sign), None when the kind does not apply (a ratio where neither does)."""
-    if not kind.divides or one_sign(b):
+    """For values a, b (N,) of a pair: False to combine them as (a, b), True as (b, a), None when the kind does not
+    apply (a ratio where neither keeps one sign). A ratio divides by the one that keeps one sign; when both do, by
+    the one farther from zero for its size (Feynman II.6.11's p_d in (0, 1] as the denominator of epsilon / p_d sent
+    the new variable to 1e4)."""
+    if not kind.divides:
+        return False
+    if one_sign(a) and one_sign(b):
+        return _clearance(a) > _clearance(b)
+    if one_sign(b):
         return False
     return True if one_sign(a) else None
 
