@@ -74,9 +74,9 @@ INNER = (
     Fn("cosh", np.cosh, sympy.cosh),
     Fn("sqrt", _sqrt, sympy.sqrt),
 )
-STARTS = 5  # fixed starting points per (g, h)
-MAX_EVALS = 100  # residual evaluations per start
-FIT_ROWS = 200  # the rows the constants are fitted on (the caller refits them on all)
+STARTS = 3  # fixed starting points per (g, h)
+MAX_EVALS = 80  # residual evaluations per start
+FIT_ROWS = 120  # the rows the constants are fitted on (the caller refits them on all)
 KEEP = 3  # formulas returned
 EXACT = 1e-9  # a training RMSE (in units of the target's spread) below this ends the search
 

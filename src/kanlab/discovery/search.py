@@ -42,6 +42,8 @@ POLISH_SECONDS = 5.0
 # the split candidate (parts searched alone) may take this share of the time left, so that the pruned KANs after it
 # still run; when the surrogate does not separate it ends after the surrogate's fit
 SPLIT_SHARE = 0.7
+# the compositions candidate's brute-force search may take this share of the time left
+COMPOSE_SHARE = 0.5
 # each of _tidy's two steps (expand, simplify) may take this long; past it the formula is kept as it was (sympy's
 # expand rebuilds exp(a*log(x)*...), which runs logcombine; its sign queries ran past twice the budget on II.38.14)
 TIDY_SECONDS = 5.0
@@ -235,7 +237,9 @@ def _run_compose(cand: Candidate, data: Data, train: np.ndarray, val: np.ndarray
     if data.x.shape[1] != 1:
         raise ValueError(f"the compositions candidate takes one input, got {data.x.shape[1]}")
     out, seen = [], set()
-    for e in compositions(data.x[train, 0], data.y[train], data.symbols[0], deadline):
+    # the search stops at COMPOSE_SHARE of the time left: the formulas' polish and snap need the rest
+    search_end = time.monotonic() + COMPOSE_SHARE * (deadline - time.monotonic())
+    for e in compositions(data.x[train, 0], data.y[train], data.symbols[0], search_end):
         out += _finish(_tidy(e, False, deadline), data, train, val, y_std, deadline, str(cand), (1, 1), seen)
     return out
 
